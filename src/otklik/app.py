@@ -1,0 +1,102 @@
+"""create_app(): the one ASGI application for both modes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.utils import get_openapi
+from sqlalchemy import Engine
+
+from otklik import __version__
+from otklik.api import ROUTERS
+from otklik.config import Settings, get_settings
+from otklik.ingest.endpoints import COMPONENTS
+from otklik.ingest.repository import count_pending
+from otklik.ingest.service import Backlog, IngestService
+from otklik.ingest.writer import EventWriter
+from otklik.kit.db import make_engine
+from otklik.kit.web import JSONResponse, install_error_handlers
+from otklik.worker.resolver_loop import ResolverLoop
+from otklik.workspaces.auth import Authenticator
+
+
+def build_engine(settings: Settings) -> Engine:
+    return make_engine(settings.database_url, synchronous=settings.sqlite_synchronous)
+
+
+def create_app(settings: Settings | None = None, engine: Engine | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    engine = engine or build_engine(settings)
+    backlog = Backlog()
+    resolver = ResolverLoop(engine, settings)
+
+    def committed(count: int) -> None:
+        backlog.add(count)
+        resolver.wake()
+
+    writer = EventWriter(
+        engine,
+        max_queued=settings.ingest_max_queued_events,
+        max_batch=settings.ingest_write_batch,
+        on_commit=committed,
+    )
+    authenticator = Authenticator(engine)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        with engine.connect() as conn:
+            backlog.pending = count_pending(conn)
+        writer.start()
+        if settings.embedded_worker:
+            resolver.start()
+        try:
+            yield
+        finally:
+            writer.stop()
+            resolver.stop()
+
+    app = FastAPI(
+        title="Otklik",
+        version=__version__,
+        description="Customer data platform, marketing automation and support inbox.",
+        lifespan=lifespan,
+        default_response_class=JSONResponse,
+    )
+    app.state.settings = settings
+    app.state.engine = engine
+    app.state.authenticator = authenticator
+    app.state.writer = writer
+    app.state.resolver = resolver
+    app.state.backlog = backlog
+    app.state.ingest = IngestService(settings, authenticator, writer, backlog)
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST", "PATCH", "PUT", "DELETE", "OPTIONS"],
+        allow_headers=["*"],
+        max_age=86400,
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+
+    @app.get("/health", tags=["ops"])
+    def health() -> dict[str, Any]:
+        return {"status": "ok", "version": __version__, "pending_events": backlog.pending}
+
+    return app
+
+
+def _openapi(app: FastAPI) -> dict[str, Any]:
+    if app.openapi_schema is None:
+        schema = get_openapi(
+            title=app.title, version=app.version, routes=app.routes, description=app.description
+        )
+        schema.setdefault("components", {}).setdefault("schemas", {}).update(COMPONENTS)
+        app.openapi_schema = schema
+    return app.openapi_schema

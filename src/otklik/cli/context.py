@@ -1,0 +1,13 @@
+"""What every CLI command needs: settings and an engine."""
+
+from __future__ import annotations
+
+from sqlalchemy import Engine
+
+from otklik.app import build_engine
+from otklik.config import Settings, get_settings
+
+
+def engine_and_settings() -> tuple[Engine, Settings]:
+    settings = get_settings()
+    return build_engine(settings), settings

@@ -1,0 +1,117 @@
+"""`otklik` commands: serve, migrate, workspace, demo, import, export, bench."""
+
+from __future__ import annotations
+
+import typer
+from rich.console import Console
+
+from otklik.cli.context import engine_and_settings
+from otklik.kit.db import session_scope
+from otklik.kit.migrate import upgrade
+from otklik.workspaces import service as workspaces
+
+app = typer.Typer(help="Otklik: customer data platform and engagement.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Workspaces (tenants) and their keys.", no_args_is_help=True)
+app.add_typer(workspace_app, name="workspace")
+console = Console()
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema."""
+    engine, settings = engine_and_settings()
+    upgrade(engine)
+    console.print(f"[green]Schema is up to date[/] ({engine.url.render_as_string()})")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on"),
+    port: int = typer.Option(8000, help="Port to listen on"),
+    workers: bool = typer.Option(True, help="Run background work in this process"),
+) -> None:
+    """Run everything in one process: API, ingest, and background work (embedded mode)."""
+    import os
+
+    import uvicorn
+
+    os.environ["OTKLIK_EMBEDDED_WORKER"] = "true" if workers else "false"
+    engine, _ = engine_and_settings()
+    upgrade(engine)
+    engine.dispose()
+    uvicorn.run(
+        "otklik.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        log_level="info",
+        access_log=False,
+    )
+
+
+@app.command()
+def api(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+    """Scale-out mode: serve the API and ingest only; run `otklik worker` elsewhere."""
+    serve(host=host, port=port, workers=False)
+
+
+@app.command()
+def worker() -> None:
+    """Scale-out mode: resolve events into profiles (any number may run)."""
+    import signal
+    import threading
+
+    from otklik.worker.resolver_loop import ResolverLoop
+
+    engine, settings = engine_and_settings()
+    loop = ResolverLoop(engine, settings)
+    loop.start()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    console.print("[green]worker running[/]; Ctrl-C to stop")
+    stop.wait()
+    loop.stop()
+
+
+@workspace_app.command("create")
+def workspace_create(
+    slug: str,
+    name: str = typer.Option("", help="Display name (defaults to the slug)"),
+    timezone: str = typer.Option("Europe/Moscow"),
+    region: str = typer.Option("RU", help="Default phone region"),
+    currency: str = typer.Option("RUB"),
+) -> None:
+    """Create a workspace and print its first write key and secret key (shown once)."""
+    engine, _ = engine_and_settings()
+    upgrade(engine)
+    with session_scope(engine) as session:
+        ws, write, secret = workspaces.create_workspace(
+            session,
+            name=name or slug,
+            slug=slug,
+            timezone=timezone,
+            default_region=region,
+            currency=currency,
+        )
+    console.print(f"workspace [bold]{ws.slug}[/] {ws.id}")
+    console.print(f"write key  (SDKs):     {write.token}")
+    console.print(f"secret key (REST API): {secret.token}")
+
+
+@workspace_app.command("list")
+def workspace_list() -> None:
+    engine, _ = engine_and_settings()
+    with session_scope(engine, write=False) as session:
+        for ws in workspaces.list_workspaces(session):
+            console.print(f"{ws.slug}\t{ws.id}\t{ws.name}")
+
+
+def register_extra_commands() -> None:
+    """Commands defined in their own modules attach themselves here."""
+    from otklik.cli import extra
+
+    extra.register(app)
+
+
+register_extra_commands()

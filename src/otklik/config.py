@@ -1,0 +1,102 @@
+"""Settings from OTKLIK_* environment variables, optionally layered over a TOML file.
+
+The file is named by OTKLIK_CONFIG_FILE; environment variables win over it.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+DEFAULT_JUNK = [
+    "79777777777",
+    "70000000000",
+    "79999999999",
+    "71111111111",
+    "79000000000",
+    "test@test.com",
+    "test@example.com",
+    "noemail@noemail.com",
+    "no@email.com",
+    "none@none.com",
+    "email@email.com",
+    "a@a.a",
+    "undefined",
+    "null",
+    "none",
+    "0",
+    "anonymous",
+]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OTKLIK_", extra="ignore")
+
+    database_url: str = "sqlite:///./var/otklik.db"
+    # FULL fsyncs every commit: an acknowledged event survives a power cut, not only kill -9.
+    # Group commit amortises the cost; NORMAL is faster and still survives a process crash.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    secret_key: SecretStr = SecretStr("dev-only-change-me")
+
+    default_phone_region: str = "RU"
+    identity_unique_types: list[str] = Field(default_factory=lambda: ["user_id"])
+    junk_identifiers: list[str] = Field(default_factory=lambda: list(DEFAULT_JUNK))
+
+    ingest_max_event_bytes: int = 32 * 1024
+    ingest_max_batch_bytes: int = 4 * 1024 * 1024
+    ingest_max_batch_events: int = 2500
+    # Above this many accepted-but-unwritten events the API answers 429 with Retry-After.
+    ingest_max_queued_events: int = 100_000
+    ingest_write_batch: int = 5000
+    # Events not yet resolved into profiles; past this the API also pushes back with 429.
+    ingest_max_backlog: int = 2_000_000
+
+    embedded_worker: bool = True
+    resolver_batch: int = 2000
+    queue_backend: Literal["sqlite", "redis", "memory"] = "sqlite"
+    queue_path: str = "./var/queue.db"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+
+    @field_validator("identity_unique_types", "junk_identifiers", "cors_origins", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        # Environment variables carry lists as "a,b,c" as well as JSON.
+        if isinstance(value, str) and not value.lstrip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = os.environ.get("OTKLIK_CONFIG_FILE")
+        if path and Path(path).is_file():
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Event intake: the Segment/RudderStack HTTP Tracking API and offline imports."""

@@ -1,0 +1,135 @@
+"""Accepting tracking calls: authenticate, decode, validate, store durably, report."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from otklik.config import Settings
+from otklik.ingest import wire
+from otklik.ingest.writer import EventWriter, Overloaded
+from otklik.kit.errors import BadRequest, NotFound, TooManyRequests, Unauthorized
+from otklik.kit.time import utc_now
+from otklik.models.event import PENDING
+from otklik.workspaces.auth import Authenticator, credentials_from_header
+
+MAX_REJECTED_PAYLOAD = 4096
+
+
+@dataclass
+class Backlog:
+    """Events stored but not yet resolved into profiles; refreshed from the store now and then."""
+
+    pending: int = 0
+
+    def add(self, count: int) -> None:
+        self.pending += count
+
+
+@dataclass(frozen=True)
+class Call:
+    route: str
+    body: bytes
+    content_encoding: str | None
+    authorization: str | None
+    client_ip: str | None
+
+
+class IngestService:
+    def __init__(
+        self, settings: Settings, auth: Authenticator, writer: EventWriter, backlog: Backlog
+    ) -> None:
+        self.settings = settings
+        self.auth = auth
+        self.writer = writer
+        self.backlog = backlog
+
+    def check_route(self, route: str) -> None:
+        if route not in wire.ROUTE_TYPES and route not in wire.BATCH_ROUTES:
+            raise NotFound(f"No tracking endpoint /v1/{route}", code="unknown_endpoint")
+
+    async def accept(self, call: Call) -> dict[str, Any]:
+        self.check_route(call.route)
+        if self.backlog.pending > self.settings.ingest_max_backlog:
+            raise TooManyRequests("Too many events waiting to be processed", retry_after=5)
+        received_at = utc_now()
+        body = wire.decode_body(
+            call.body, call.content_encoding, self.settings.ingest_max_batch_bytes
+        )
+        parsed = wire.parse_request(
+            call.route,
+            body,
+            received_at=received_at,
+            client_ip=call.client_ip,
+            max_event_bytes=self.settings.ingest_max_event_bytes,
+            max_batch_events=self.settings.ingest_max_batch_events,
+            body_bytes=len(call.body),
+        )
+        workspace_id = self._workspace(call.authorization, parsed.write_key)
+        if call.route not in wire.BATCH_ROUTES and parsed.rejected:
+            err = parsed.rejected[0]
+            self._record_only(workspace_id, parsed, received_at)
+            raise BadRequest(err.message, code=err.code)
+        events = [_event_row(workspace_id, item, received_at) for item in parsed.accepted]
+        rejected = [_rejected_row(workspace_id, r, received_at) for r in parsed.rejected]
+        try:
+            await self.writer.write(events, rejected)
+        except Overloaded as exc:
+            raise TooManyRequests("The server is busy; retry shortly", retry_after=1) from exc
+        out: dict[str, Any] = {"success": True, "accepted": len(events)}
+        if parsed.rejected:
+            out["rejected"] = [
+                {"index": r.index, "code": r.code, "message": r.message} for r in parsed.rejected
+            ]
+        return out
+
+    def _workspace(self, authorization: str | None, body_key: str | None) -> uuid.UUID:
+        creds = credentials_from_header(authorization)
+        # Bearer carries an OAuth token; then the write key travels in the body.
+        token = creds[1] if creds and creds[0] == "basic" else body_key
+        if not token:
+            raise Unauthorized(
+                "Send the write key as Basic auth or as writeKey in the body",
+                code="missing_write_key",
+            )
+        owner = self.auth.owner_of(token)
+        if owner is None:
+            raise Unauthorized("Unknown or revoked write key", code="invalid_write_key")
+        return owner.workspace_id
+
+    def _record_only(self, workspace_id: uuid.UUID, parsed: wire.Parsed, when: Any) -> None:
+        rows = [_rejected_row(workspace_id, r, when) for r in parsed.rejected]
+        try:
+            self.writer.enqueue_nowait([], rows)
+        except Overloaded:
+            pass  # the debugger record is best-effort; the caller still gets the error
+
+
+def _event_row(workspace_id: uuid.UUID, item: wire.Accepted, received_at: Any) -> dict[str, Any]:
+    return {
+        "workspace_id": workspace_id,
+        "message_id": item.message_id,
+        "type": item.type,
+        "name": item.name,
+        "user_id": item.user_id,
+        "anonymous_id": item.anonymous_id,
+        "timestamp": item.timestamp,
+        "received_at": received_at,
+        "payload": item.payload,
+        "profile_id": None,
+        "status": PENDING,
+    }
+
+
+def _rejected_row(workspace_id: uuid.UUID, item: wire.Rejected, received_at: Any) -> dict[str, Any]:
+    raw = orjson.dumps(item.raw, default=str).decode()
+    return {
+        "workspace_id": workspace_id,
+        "received_at": received_at,
+        "code": item.code,
+        "message": item.message,
+        "payload": raw[:MAX_REJECTED_PAYLOAD],
+    }

@@ -1,0 +1,277 @@
+"""The Segment HTTP Tracking API wire format: decode, validate and normalise messages.
+
+Written by hand rather than with pydantic models: this runs for every event on the hot
+path, must keep unknown fields exactly as sent, and must say per item what was wrong.
+"""
+
+from __future__ import annotations
+
+import uuid
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from otklik.kit.errors import BadRequest
+from otklik.kit.time import iso, parse_iso
+
+TYPES = ("identify", "track", "page", "screen", "group", "alias")
+ROUTE_TYPES = {
+    "identify": "identify",
+    "i": "identify",
+    "track": "track",
+    "t": "track",
+    "page": "page",
+    "p": "page",
+    "screen": "screen",
+    "s": "screen",
+    "group": "group",
+    "g": "group",
+    "alias": "alias",
+    "a": "alias",
+}
+BATCH_ROUTES = ("batch", "b", "import")
+MAX_MESSAGE_ID = 128
+MAX_ID = 256
+MAX_NAME = 200
+
+
+class ItemError(Exception):
+    """One message in a batch is invalid; the rest of the batch is still accepted."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass
+class Accepted:
+    message_id: str
+    type: str
+    name: str | None
+    user_id: str | None
+    anonymous_id: str | None
+    timestamp: datetime
+    payload: dict[str, Any]
+
+
+@dataclass
+class Rejected:
+    index: int
+    code: str
+    message: str
+    raw: Any
+
+
+@dataclass
+class Parsed:
+    write_key: str | None
+    accepted: list[Accepted] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+
+
+def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
+    """Bytes to JSON whatever the Content-Type, gunzipping with a cap against gzip bombs."""
+    if encoding and encoding.strip().lower() in ("gzip", "x-gzip"):
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            raw = inflater.decompress(raw, limit + 1)
+        except zlib.error as exc:
+            raise BadRequest("The body is not valid gzip", code="invalid_gzip") from exc
+        if len(raw) > limit or inflater.unconsumed_tail:
+            raise BadRequest(
+                f"The decompressed body exceeds {limit} bytes", code="payload_too_large"
+            )
+    elif encoding and encoding.strip().lower() not in ("identity", ""):
+        raise BadRequest(f"Unsupported Content-Encoding {encoding!r}", code="unsupported_encoding")
+    if len(raw) > limit:
+        raise BadRequest(f"The body exceeds {limit} bytes", code="payload_too_large")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The body is not valid JSON: {exc}", code="invalid_json") from exc
+
+
+def parse_request(
+    route: str,
+    body: Any,
+    *,
+    received_at: datetime,
+    client_ip: str | None,
+    max_event_bytes: int,
+    max_batch_events: int,
+    body_bytes: int,
+) -> Parsed:
+    if not isinstance(body, dict):
+        raise BadRequest("The body must be a JSON object", code="invalid_body")
+    write_key = body.get("writeKey")
+    if write_key is not None and not isinstance(write_key, str):
+        raise BadRequest("writeKey must be a string", code="invalid_write_key")
+    parsed = Parsed(write_key=write_key)
+    if route in BATCH_ROUTES:
+        items = body.get("batch")
+        if not isinstance(items, list):
+            raise BadRequest("A batch needs a 'batch' array", code="invalid_batch")
+        if len(items) > max_batch_events:
+            raise BadRequest(
+                f"A batch holds at most {max_batch_events} events, got {len(items)}",
+                code="too_many_events",
+            )
+        shared_context = _object_or_empty(body.get("context"))
+        shared_integrations = _object_or_empty(body.get("integrations"))
+        sent_at = body.get("sentAt")
+        forced_type = None
+    else:
+        if body_bytes > max_event_bytes:
+            raise BadRequest(
+                f"An event may be at most {max_event_bytes} bytes", code="event_too_large"
+            )
+        items = [body]
+        shared_context, shared_integrations, sent_at = {}, {}, None
+        forced_type = ROUTE_TYPES[route]
+    # Only a body over the per-event cap can contain an event over it: skip measuring otherwise.
+    measure = body_bytes > max_event_bytes
+    for index, item in enumerate(items):
+        try:
+            if measure and len(orjson.dumps(item)) > max_event_bytes:
+                raise ItemError(
+                    "event_too_large", f"An event may be at most {max_event_bytes} bytes"
+                )
+            parsed.accepted.append(
+                normalise(
+                    item,
+                    forced_type=forced_type,
+                    shared_context=shared_context,
+                    shared_integrations=shared_integrations,
+                    batch_sent_at=sent_at,
+                    received_at=received_at,
+                    client_ip=client_ip,
+                )
+            )
+        except ItemError as err:
+            parsed.rejected.append(Rejected(index, err.code, err.message, item))
+    return parsed
+
+
+def _object_or_empty(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _id(item: dict[str, Any], key: str) -> str | None:
+    value = item.get(key)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ItemError("invalid_field", f"{key} must be a string")
+    text = str(value).strip()
+    if len(text) > MAX_ID:
+        raise ItemError("invalid_field", f"{key} is longer than {MAX_ID} characters")
+    return text or None
+
+
+def _time(value: Any, key: str) -> datetime | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ItemError("invalid_timestamp", f"{key} must be an ISO-8601 string")
+    try:
+        return parse_iso(value)
+    except ValueError as exc:
+        raise ItemError("invalid_timestamp", f"{key} is not an ISO-8601 timestamp") from exc
+
+
+def normalise(
+    item: Any,
+    *,
+    forced_type: str | None,
+    shared_context: dict[str, Any],
+    shared_integrations: dict[str, Any],
+    batch_sent_at: Any,
+    received_at: datetime,
+    client_ip: str | None,
+) -> Accepted:
+    if not isinstance(item, dict):
+        raise ItemError("invalid_event", "Each event must be a JSON object")
+    msg = dict(item)
+    msg.pop("writeKey", None)
+    kind = forced_type or msg.get("type")
+    if kind not in TYPES:
+        raise ItemError("invalid_type", f"type must be one of {', '.join(TYPES)}")
+    msg["type"] = kind
+
+    for key in ("properties", "traits", "context", "integrations"):
+        if key in msg and msg[key] is not None and not isinstance(msg[key], dict):
+            raise ItemError("invalid_field", f"{key} must be an object")
+
+    user_id = _id(msg, "userId")
+    anonymous_id = _id(msg, "anonymousId")
+    if kind == "alias":
+        previous_id = _id(msg, "previousId")
+        if previous_id is None or user_id is None:
+            raise ItemError("missing_identity", "alias needs previousId and userId")
+        msg["previousId"] = previous_id
+    elif user_id is None and anonymous_id is None:
+        raise ItemError("missing_identity", "Every call needs a userId or an anonymousId")
+    msg["userId"], msg["anonymousId"] = user_id, anonymous_id
+
+    name: str | None = None
+    if kind == "track":
+        event = msg.get("event")
+        if not isinstance(event, str) or not event.strip():
+            raise ItemError("missing_event", "track needs an 'event' name")
+        name = event.strip()
+    elif kind in ("page", "screen"):
+        raw_name = msg.get("name")
+        if raw_name is not None and not isinstance(raw_name, str):
+            raise ItemError("invalid_field", "name must be a string")
+        name = raw_name or None
+    elif kind == "group":
+        name = _id(msg, "groupId")
+        if name is None:
+            raise ItemError("missing_group_id", "group needs a groupId")
+        msg["groupId"] = name
+    if name is not None and len(name) > MAX_NAME:
+        raise ItemError("invalid_field", f"The event name is longer than {MAX_NAME} characters")
+
+    message_id = msg.get("messageId")
+    if message_id is None or message_id == "":
+        message_id = str(uuid.uuid4())
+    elif not isinstance(message_id, str) or len(message_id) > MAX_MESSAGE_ID:
+        raise ItemError(
+            "invalid_message_id", f"messageId must be a string of at most {MAX_MESSAGE_ID} chars"
+        )
+    msg["messageId"] = message_id
+
+    context = {**shared_context, **(msg.get("context") or {})}
+    if client_ip and ("ip" not in context or context.get("direct") is True):
+        context["ip"] = client_ip
+    msg["context"] = context
+    msg["integrations"] = {**shared_integrations, **(msg.get("integrations") or {})}
+
+    msg["timestamp"], stamped = _event_time(msg, batch_sent_at, received_at)
+    msg["receivedAt"] = iso(received_at)
+    return Accepted(message_id, kind, name, user_id, anonymous_id, stamped, msg)
+
+
+def _event_time(
+    msg: dict[str, Any], batch_sent_at: Any, received_at: datetime
+) -> tuple[str | None, datetime]:
+    """Segment's rule: timestamp = receivedAt - (sentAt - originalTimestamp).
+
+    An explicit `timestamp` (server SDKs, historical imports) is kept as sent.
+    """
+    original = _time(msg.get("originalTimestamp"), "originalTimestamp")
+    sent_at = _time(msg.get("sentAt", batch_sent_at), "sentAt")
+    explicit = _time(msg.get("timestamp"), "timestamp")
+    if explicit is not None:
+        when = explicit
+    elif original is not None and sent_at is not None:
+        when = received_at - (sent_at - original)
+    elif original is not None:
+        when = original
+    else:
+        when = received_at
+    return iso(when), when

@@ -1,0 +1,165 @@
+"""Group commit for accepted events: many requests share one transaction and one fsync.
+
+Each request hands its rows to one writer thread and awaits the commit, so a 200 is only
+ever sent for rows that are durably stored, while the store sees a few large transactions
+instead of thousands of tiny ones. A full queue is reported to the caller (who answers 429)
+rather than letting memory grow without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Engine
+
+from otklik.ingest import repository
+from otklik.kit.db import write_tx
+
+log = logging.getLogger(__name__)
+
+
+class Overloaded(Exception):
+    pass
+
+
+@dataclass
+class _Job:
+    events: list[dict[str, Any]]
+    rejected: list[dict[str, Any]]
+    done: Callable[[int | BaseException], None]
+    size: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.size = len(self.events) + len(self.rejected)
+
+
+class EventWriter:
+    def __init__(
+        self,
+        engine: Engine,
+        *,
+        max_queued: int,
+        max_batch: int,
+        on_commit: Callable[[int], None] | None = None,
+    ) -> None:
+        self._engine = engine
+        self._max_queued = max_queued
+        self._max_batch = max_batch
+        self._on_commit = on_commit
+        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._queued = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self.committed_events = 0
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="otklik-writer", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    async def write(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
+        """Store the rows durably; returns how many events were new (not duplicates)."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[int] = loop.create_future()
+
+        def done(result: int | BaseException) -> None:
+            loop.call_soon_threadsafe(_resolve, future, result)
+
+        self._submit(_Job(events, rejected, done))
+        return await future
+
+    def write_sync(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
+        """The same for callers outside the event loop (imports, the demo loader)."""
+        box: queue.SimpleQueue[int | BaseException] = queue.SimpleQueue()
+        self._submit(_Job(events, rejected, box.put), block=True)
+        result = box.get()
+        if isinstance(result, BaseException):
+            raise result
+        return result
+
+    def enqueue_nowait(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> None:
+        """Store without waiting for the commit (for best-effort records such as rejections)."""
+        self._submit(_Job(events, rejected, _ignore))
+
+    def _submit(self, job: _Job, *, block: bool = False) -> None:
+        if self._thread is None:
+            raise RuntimeError("the event writer is not running")
+        with self._lock:
+            if not block and self._queued + job.size > self._max_queued:
+                raise Overloaded()
+            self._queued += job.size
+        self._queue.put(job)
+
+    def _run(self) -> None:
+        while True:
+            first = self._queue.get()
+            if first is None:
+                return
+            jobs = [first]
+            rows = first.size
+            stop = False
+            while rows < self._max_batch:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    stop = True
+                    break
+                jobs.append(nxt)
+                rows += nxt.size
+            self._commit(jobs)
+            if stop:
+                return
+
+    def _commit(self, jobs: list[_Job]) -> None:
+        events = [row for job in jobs for row in job.events]
+        rejected = [row for job in jobs for row in job.rejected]
+        try:
+            with write_tx(self._engine) as conn:
+                added = repository.append_events(conn, events)
+                repository.append_rejected(conn, rejected)
+        except Exception as exc:  # every waiting request must hear about the failure
+            log.exception("event write failed for %d jobs", len(jobs))
+            self._finish(jobs, exc)
+            return
+        self.committed_events += added
+        self._finish(jobs, None)
+        if self._on_commit is not None and added:
+            self._on_commit(added)
+
+    def _finish(self, jobs: list[_Job], error: BaseException | None) -> None:
+        with self._lock:
+            self._queued -= sum(job.size for job in jobs)
+        for job in jobs:
+            # Per-job duplicate counts are not known from a shared executemany; report sizes.
+            job.done(error if error is not None else len(job.events))
+
+
+def _ignore(_result: int | BaseException) -> None:
+    return None
+
+
+def _resolve(future: asyncio.Future[int], result: int | BaseException) -> None:
+    if future.done():
+        return
+    if isinstance(result, BaseException):
+        future.set_exception(result)
+    else:
+        future.set_result(result)

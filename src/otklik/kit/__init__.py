@@ -1,0 +1,1 @@
+"""Domain-free plumbing shared by every domain: db, time, ids, errors, pagination."""

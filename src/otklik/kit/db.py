@@ -1,0 +1,103 @@
+"""Engine creation for both modes and the transaction scopes every caller uses.
+
+SQLite runs in WAL mode; writers open with BEGIN IMMEDIATE so a read-then-write transaction
+never fails on lock upgrade, and readers stay on plain deferred BEGIN so they never queue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import orjson
+from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+
+def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> Engine:
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database and parsed.database != ":memory:":
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(
+            url,
+            json_serializer=_dumps,
+            json_deserializer=orjson.loads,
+            connect_args={"check_same_thread": False, "timeout": 30},
+            pool_size=pool_size,
+            max_overflow=20,
+        )
+        _configure_sqlite(engine, synchronous)
+        return engine
+    if parsed.drivername == "postgresql":
+        url = str(parsed.set(drivername="postgresql+psycopg"))
+    return create_engine(
+        url,
+        json_serializer=_dumps,
+        json_deserializer=orjson.loads,
+        pool_size=pool_size,
+        max_overflow=20,
+        pool_pre_ping=True,
+    )
+
+
+def _dumps(value: Any) -> str:
+    # Event payloads are the hot path; orjson is several times faster than json.dumps.
+    return orjson.dumps(value, default=str).decode()
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
+        dbapi_conn.isolation_level = None
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA cache_size=-65536")
+        cur.execute("PRAGMA temp_store=MEMORY")
+        cur.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
+        conn.exec_driver_sql(f"BEGIN {mode}")
+
+
+@contextmanager
+def write_tx(engine: Engine) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on error."""
+    with engine.connect() as conn:
+        conn = conn.execution_options(write=True)
+        with conn.begin():
+            yield conn
+
+
+@contextmanager
+def read_tx(engine: Engine) -> Iterator[Connection]:
+    with engine.connect() as conn, conn.begin():
+        yield conn
+
+
+@contextmanager
+def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
+    """The request/task wrapper: services use the session, only this commits."""
+    with engine.connect() as conn:
+        if write:
+            conn = conn.execution_options(write=True)
+        with Session(bind=conn, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except BaseException:
+                session.rollback()
+                raise
+
+
+def is_postgres(bind: Engine | Connection) -> bool:
+    return bind.dialect.name == "postgresql"

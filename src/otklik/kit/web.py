@@ -1,0 +1,70 @@
+"""FastAPI plumbing shared by every domain's endpoints: the per-request session, errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from otklik.kit.db import session_scope
+from otklik.kit.errors import AppError, TooManyRequests
+
+
+class JSONResponse(Response):
+    """orjson-encoded JSON: UUIDs, datetimes and Decimals need no custom encoder."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, default=_default, option=orjson.OPT_NON_STR_KEYS)
+
+
+def _default(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
+
+
+def db_session(request: Request) -> Iterator[Session]:
+    """One session per request; committed after the endpoint returns, never by a service."""
+    with session_scope(request.app.state.engine, write=request.method != "GET") as session:
+        yield session
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(AppError)
+    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+        headers = {}
+        if isinstance(exc, TooManyRequests):
+            headers = {
+                "Retry-After": str(exc.retry_after),
+                "X-RateLimit-Reset": str(exc.retry_after),
+            }
+        return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        details = [
+            {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")}
+            for err in exc.errors()
+        ]
+        return JSONResponse(
+            {"code": "validation_error", "message": "The request is not valid", "details": details},
+            status_code=422,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {404: "not_found", 405: "method_not_allowed"}
+        return JSONResponse(
+            {"code": codes.get(exc.status_code, "http_error"), "message": str(exc.detail)},
+            status_code=exc.status_code,
+            headers=getattr(exc, "headers", None),
+        )

@@ -1,0 +1,20 @@
+"""All tables, one module per aggregate; importing this package registers them all."""
+
+from otklik.models.base import Base
+from otklik.models.event import Event, RejectedEvent
+from otklik.models.order import Order, OrderItem
+from otklik.models.profile import Identity, MergeLog, Profile
+from otklik.models.workspace import ApiKey, Workspace
+
+__all__ = [
+    "ApiKey",
+    "Base",
+    "Event",
+    "Identity",
+    "MergeLog",
+    "Order",
+    "OrderItem",
+    "Profile",
+    "RejectedEvent",
+    "Workspace",
+]

@@ -1,0 +1,1 @@
+"""Profiles: one per person, identity resolution, merges, GDPR."""

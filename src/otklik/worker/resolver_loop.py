@@ -1,0 +1,144 @@
+"""Drains the pending part of the event log into profiles, in log order, in batches.
+
+In embedded mode this runs as a thread of `otklik serve`, woken by each ingest commit; in
+scale-out mode `otklik worker` runs it, polling with back-off (PostgreSQL serialises the
+resolvers with an advisory lock, so any number may run).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+
+from otklik.config import Settings
+from otklik.ingest.repository import count_pending
+from otklik.kit.db import write_tx
+from otklik.kit.time import utc_now
+from otklik.models import Workspace
+from otklik.profiles import repository as repo
+from otklik.profiles.identity import Junk
+from otklik.profiles.resolver import BatchStats, ResolverConfig, resolve_batch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Totals:
+    events: int = 0
+    profiles_created: int = 0
+    merges: int = 0
+    orders: int = 0
+    batches: int = 0
+
+    def add(self, stats: BatchStats) -> None:
+        self.events += stats.events
+        self.profiles_created += stats.profiles_created
+        self.merges += stats.merges
+        self.orders += stats.orders
+
+
+class ResolverLoop:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.totals = Totals()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._configs: dict[uuid.UUID, ResolverConfig] = {}
+        self._junk: dict[str, Junk] = {}
+        self.idle = threading.Event()
+
+    def config_for(self, conn: Any, workspace_id: uuid.UUID) -> ResolverConfig:
+        config = self._configs.get(workspace_id)
+        if config is None:
+            row = conn.execute(
+                select(Workspace.default_region, Workspace.currency).where(
+                    Workspace.id == workspace_id
+                )
+            ).first()
+            region = (row.default_region if row else None) or self.settings.default_phone_region
+            currency = (row.currency if row else None) or "RUB"
+            junk = self._junk.get(region)
+            if junk is None:
+                junk = self._junk[region] = Junk.build(self.settings.junk_identifiers, region)
+            config = ResolverConfig(
+                region, currency, frozenset(self.settings.identity_unique_types), junk
+            )
+            self._configs[workspace_id] = config
+        return config
+
+    def run_once(self) -> int:
+        """Resolve one batch; returns how many events it took (0 when nothing was pending)."""
+        with write_tx(self.engine) as conn:
+            if not repo.try_resolver_lock(conn):
+                return 0
+            events = repo.pending_events(conn, self.settings.resolver_batch)
+            by_workspace: dict[uuid.UUID, list[Any]] = defaultdict(list)
+            for event in events:
+                by_workspace[event.workspace_id].append(event)
+            now = utc_now()
+            for workspace_id, group in by_workspace.items():
+                stats = resolve_batch(
+                    conn, workspace_id, group, self.config_for(conn, workspace_id), now
+                )
+                self.totals.add(stats)
+        if events:
+            self.totals.batches += 1
+        return len(events)
+
+    def drain(self, timeout: float = 60.0) -> int:
+        """Resolve until nothing is pending (for the CLI, imports and tests)."""
+        deadline = time.monotonic() + timeout
+        done = 0
+        while time.monotonic() < deadline:
+            taken = self.run_once()
+            done += taken
+            if taken == 0:
+                with self.engine.connect() as conn:
+                    if count_pending(conn) == 0:
+                        return done
+                time.sleep(0.05)
+        raise TimeoutError(f"events still pending after {timeout}s")
+
+    def wake(self, _count: int = 0) -> None:
+        self._wake.set()
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="otklik-resolver", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+            self._thread = None
+
+    def _run(self) -> None:
+        pause = 0.05
+        while not self._stop.is_set():
+            try:
+                taken = self.run_once()
+            except Exception:
+                log.exception("resolver batch failed; retrying")
+                taken = 0
+                time.sleep(1.0)
+            if taken:
+                self.idle.clear()
+                pause = 0.05
+                continue
+            self.idle.set()
+            # Woken at once by a local commit; otherwise back off to 1 s for other processes.
+            self._wake.wait(pause)
+            self._wake.clear()
+            pause = min(pause * 2, 1.0)

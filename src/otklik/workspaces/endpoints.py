@@ -1,0 +1,51 @@
+"""REST: the calling workspace and its API keys."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy.orm import Session
+
+from otklik.kit.web import db_session
+from otklik.workspaces import service
+from otklik.workspaces.auth import require_secret_key
+from otklik.workspaces.schemas import IssuedKeyOut, KeyIn, KeyOut, WorkspaceOut
+
+router = APIRouter(prefix="/api/v1", tags=["workspace"])
+
+
+@router.get("/workspace", response_model=WorkspaceOut)
+def get_workspace(
+    workspace_id: uuid.UUID = Depends(require_secret_key), session: Session = Depends(db_session)
+) -> WorkspaceOut:
+    return WorkspaceOut.model_validate(service.get_workspace(session, workspace_id))
+
+
+@router.get("/keys", response_model=list[KeyOut])
+def list_keys(
+    workspace_id: uuid.UUID = Depends(require_secret_key), session: Session = Depends(db_session)
+) -> list[KeyOut]:
+    return [KeyOut.model_validate(k) for k in service.list_keys(session, workspace_id)]
+
+
+@router.post("/keys", response_model=IssuedKeyOut, status_code=201)
+def create_key(
+    body: KeyIn,
+    workspace_id: uuid.UUID = Depends(require_secret_key),
+    session: Session = Depends(db_session),
+) -> IssuedKeyOut:
+    issued = service.issue_key(session, workspace_id, body.kind, name=body.name)
+    return IssuedKeyOut(**KeyOut.model_validate(issued.key).model_dump(), token=issued.token)
+
+
+@router.delete("/keys/{key_id}", status_code=204)
+def revoke_key(
+    key_id: uuid.UUID,
+    request: Request,
+    workspace_id: uuid.UUID = Depends(require_secret_key),
+    session: Session = Depends(db_session),
+) -> Response:
+    service.revoke_key(session, workspace_id, key_id)
+    request.app.state.authenticator.cache.clear()
+    return Response(status_code=204)

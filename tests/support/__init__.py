@@ -1,0 +1,1 @@
+"""Shared helpers for the otklik test suite (throwaway servers, fixtures' building blocks)."""
