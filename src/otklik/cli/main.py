@@ -115,3 +115,7 @@ def register_extra_commands() -> None:
 
 
 register_extra_commands()
+
+
+if __name__ == "__main__":
+    app()

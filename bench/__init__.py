@@ -1,0 +1,1 @@
+"""Benchmarks: one command each, JSON lines out (see docs/benchmarks.md)."""

@@ -1,0 +1,102 @@
+"""What every benchmark shares: JSON-line output, a server subprocess, a throwaway store."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def emit(bench: str, metric: str, value: float, unit: str, **extra: Any) -> None:
+    line = {"bench": bench, "metric": metric, "value": round(value, 3), "unit": unit}
+    line.update({k: (round(v, 3) if isinstance(v, float) else v) for k, v in extra.items()})
+    print(json.dumps(line, ensure_ascii=False), flush=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def store(backend: str) -> Iterator[str]:
+    """A fresh, empty database URL for one run; removed afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="otklik-bench-") as tmp:
+            yield f"sqlite:///{tmp}/bench.db"
+        return
+    sys.path.insert(0, str(ROOT))
+    from tests.support.pg import start_postgres
+
+    base = Path(tempfile.mkdtemp(prefix="otklik-bench-pg-"))
+    server = start_postgres(base)
+    try:
+        yield str(server.create_database("bench"))
+    finally:
+        server.stop()
+
+
+@contextlib.contextmanager
+def server(db_url: str, *, env: dict[str, str] | None = None, app: str | None = None) -> Iterator[str]:
+    """`otklik serve` (or another ASGI app) as a real process on a loopback port."""
+    port = free_port()
+    full_env = {**os.environ, "OTKLIK_DATABASE_URL": db_url, **(env or {})}
+    if app is None:
+        cmd = [sys.executable, "-m", "otklik.cli.main", "serve", "--port", str(port)]
+    else:
+        cmd = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning"]
+    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_http(url + ("/health" if app is None else "/"), proc)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            err = proc.stderr.read().decode() if proc.stderr else ""
+            raise RuntimeError(f"server exited: {err[-2000:]}")
+        try:
+            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+            conn.request("GET", parts.path)
+            conn.getresponse().read()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"server at {url} did not answer")
+
+
+def new_slug() -> str:
+    return f"bench-{uuid.uuid4().hex[:8]}"
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q / 100 * (len(ordered) - 1))))
+    return ordered[index]

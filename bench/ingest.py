@@ -1,0 +1,202 @@
+"""bench/ingest: events/s accepted over real HTTP, ack latency, resolution rate, exactly-once.
+
+    python bench/ingest.py [--customers 1500] [--backend sqlite|postgres|both] [--batch 100]
+
+Drives /v1/batch of a real `otklik serve` process with a realistic shop stream (page views,
+carts, orders, identifies that merge anonymous profiles) from the demo generator, then:
+  1. peak: as fast as N client threads can go -> accepted events/s, p50/p99 ack latency;
+  2. resolution: events/s turned into profiles (pending -> processed) during that run;
+  3. half load: paced at half the peak -> p50/p99 ack latency;
+  4. exactly-once: every accepted messageId stored once, all of them processed;
+  5. baseline (SQLite): a bare FastAPI app that only parses and batch-inserts, same load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import queue
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import emit, new_slug, percentile, server, store  # noqa: E402
+
+BENCH = "ingest"
+
+
+def make_bodies(customers: int, seed: int, batch: int, write_key: str) -> tuple[list[bytes], int]:
+    from otklik.demo.generator import DemoConfig, generate_events
+
+    events = list(generate_events(DemoConfig(customers=customers, seed=seed)))
+    bodies = [
+        orjson.dumps({"batch": events[i : i + batch], "writeKey": write_key})
+        for i in range(0, len(events), batch)
+    ]
+    return bodies, len(events)
+
+
+def post_all(url: str, bodies: list[bytes], threads: int, rate: float | None = None) -> dict[str, Any]:
+    """Send every body; retry on 429 like an SDK. Returns latencies and timing."""
+    parts = urlsplit(url)
+    work: queue.SimpleQueue[tuple[int, bytes] | None] = queue.SimpleQueue()
+    for item in enumerate(bodies):
+        work.put(item)
+    for _ in range(threads):
+        work.put(None)
+    latencies: list[float] = []
+    errors: list[str] = []
+    retries = [0]
+    lock = threading.Lock()
+    start = time.perf_counter()
+    interval = (1.0 / rate) if rate else 0.0
+
+    def worker() -> None:
+        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+        while (item := work.get()) is not None:
+            index, body = item
+            if interval:
+                due = start + index * interval
+                delay = due - time.perf_counter()
+                if delay > 0:
+                    time.sleep(delay)
+            while True:
+                t0 = time.perf_counter()
+                conn.request("POST", "/v1/batch", body, {"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                payload = resp.read()
+                took = time.perf_counter() - t0
+                if resp.status == 429:
+                    with lock:
+                        retries[0] += 1
+                    time.sleep(float(resp.getheader("Retry-After", "1")) / 10)
+                    continue
+                with lock:
+                    if resp.status == 200:
+                        latencies.append(took)
+                    else:
+                        errors.append(f"{resp.status} {payload[:200]!r}")
+                break
+        conn.close()
+
+    pool = [threading.Thread(target=worker) for _ in range(threads)]
+    for thread in pool:
+        thread.start()
+    for thread in pool:
+        thread.join()
+    return {
+        "elapsed": time.perf_counter() - start,
+        "latencies": latencies,
+        "errors": errors,
+        "retries": retries[0],
+        "started": start,
+    }
+
+
+def wait_resolved(engine: Any, started: float, timeout: float = 600) -> float:
+    from otklik.ingest.repository import count_pending
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with engine.connect() as conn:
+            if count_pending(conn) == 0:
+                return time.perf_counter() - started
+        time.sleep(0.05)
+    raise TimeoutError("events were not resolved in time")
+
+
+def run_backend(backend: str, args: argparse.Namespace) -> float:
+    from sqlalchemy import func, select
+
+    from otklik.kit.db import make_engine, session_scope
+    from otklik.kit.migrate import upgrade
+    from otklik.models import Event, Profile
+    from otklik.workspaces.service import create_workspace
+
+    with store(backend) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        with session_scope(engine) as session:
+            ws, write, _ = create_workspace(session, name="bench", slug=new_slug())
+        peak_bodies, peak_events = make_bodies(args.customers, 1, args.batch, write.token)
+        half_bodies, half_events = make_bodies(max(args.customers // 2, 10), 2, args.batch, write.token)
+        tag = {"backend": backend, "events": peak_events, "batch": args.batch, "threads": args.threads}
+        with server(url, env={"OTKLIK_SQLITE_SYNCHRONOUS": args.synchronous}) as base:
+            peak = post_all(base, peak_bodies, args.threads)
+            resolved_in = wait_resolved(engine, peak["started"])
+            rate = peak_events / peak["elapsed"]
+            emit(BENCH, "accepted_events_per_s", rate, "events/s", **tag)
+            emit(BENCH, "ack_latency_p50_peak", percentile(peak["latencies"], 50) * 1000, "ms", **tag)
+            emit(BENCH, "ack_latency_p99_peak", percentile(peak["latencies"], 99) * 1000, "ms", **tag)
+            emit(BENCH, "resolved_events_per_s", peak_events / resolved_in, "events/s", **tag)
+            with engine.connect() as conn:
+                profiles = conn.execute(
+                    select(func.count()).select_from(Profile).where(Profile.workspace_id == ws.id)
+                ).scalar_one()
+            emit(BENCH, "profiles_resolved_per_s", profiles / resolved_in, "profiles/s",
+                 profiles=profiles, **tag)
+            if peak["errors"]:
+                emit(BENCH, "errors", len(peak["errors"]), "requests", sample=peak["errors"][:3], **tag)
+            half_rate = rate / 2 / args.batch  # requests per second
+            half = post_all(base, half_bodies, args.threads, rate=half_rate)
+            emit(BENCH, "ack_latency_p50_half_load", percentile(half["latencies"], 50) * 1000, "ms",
+                 target_events_per_s=round(rate / 2), **tag)
+            emit(BENCH, "ack_latency_p99_half_load", percentile(half["latencies"], 99) * 1000, "ms",
+                 target_events_per_s=round(rate / 2), **tag)
+            wait_resolved(engine, time.perf_counter())
+            # Re-send the peak stream: every event is a duplicate and must not be stored again.
+            post_all(base, peak_bodies[: max(1, len(peak_bodies) // 5)], args.threads)
+        with engine.connect() as conn:
+            stored, distinct, pending = conn.execute(
+                select(
+                    func.count(),
+                    func.count(func.distinct(Event.message_id)),
+                    func.count().filter(Event.status == 0),
+                ).where(Event.workspace_id == ws.id, Event.type != "system")
+            ).one()
+        expected = peak_events + half_events
+        emit(BENCH, "exactly_once", float(stored == distinct == expected and pending == 0), "bool",
+             stored=stored, distinct=distinct, expected=expected, pending=pending, **tag)
+        engine.dispose()
+        return rate
+
+
+def run_baseline(args: argparse.Namespace) -> float:
+    """A bare FastAPI + SQLite batch insert: the ceiling for this machine and load generator."""
+    with store("sqlite") as url:
+        path = url.removeprefix("sqlite:///")
+        bodies, events = make_bodies(args.customers, 1, args.batch, "bare")
+        with server(url, env={"BARE_DB": path}, app="bench.bare_app:app") as base:
+            result = post_all(base, bodies, args.threads)
+    rate = events / result["elapsed"]
+    emit(BENCH, "baseline_bare_fastapi_sqlite_events_per_s", rate, "events/s", events=events)
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    parser.add_argument("--customers", type=int, default=1500)
+    parser.add_argument("--backend", choices=["sqlite", "postgres", "both"], default="both")
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    parser.add_argument("--no-baseline", action="store_true")
+    args = parser.parse_args()
+    backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+    ours = {backend: run_backend(backend, args) for backend in backends}
+    if not args.no_baseline:
+        base = run_baseline(args)
+        for backend, rate in ours.items():
+            emit(BENCH, "accepted_vs_bare_baseline", rate, "events/s", baseline=round(base),
+                 ratio=round(rate / base, 3), backend=backend)
+
+
+if __name__ == "__main__":
+    main()
