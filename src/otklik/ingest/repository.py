@@ -3,28 +3,48 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, func, insert, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, Table, func, insert, select
 
+from otklik.kit.rawsql import Dialect, executemany
 from otklik.models import Event, RejectedEvent
 from otklik.models.event import PENDING
+from otklik.profiles.identity import needs_payload
+from otklik.profiles.orders import ORDER_EVENTS
 
-EVENT = Event.__table__
-REJECTED = RejectedEvent.__table__
+EVENT = cast(Table, Event.__table__)
+REJECTED = cast(Table, RejectedEvent.__table__)
 
 
 def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert events, skipping any (workspace, messageId) already stored; returns rows added."""
     if not rows:
         return 0
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(EVENT).on_conflict_do_nothing(
-        index_elements=["workspace_id", "message_id"]
+    d = Dialect(conn)
+    statement = d.sql(
+        "INSERT INTO event (workspace_id, message_id, type, name, user_id, anonymous_id,"
+        " timestamp, received_at, payload, profile_id, status, needs_payload)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
+        + d.json_cast
+        + ", NULL, 0, ?) ON CONFLICT (workspace_id, message_id) DO NOTHING"
     )
-    result = conn.execute(stmt, list(rows))
-    return max(int(result.rowcount or 0), 0)
+    params = [
+        (
+            d.uuid(row["workspace_id"]),
+            row["message_id"],
+            row["type"],
+            row["name"],
+            row["user_id"],
+            row["anonymous_id"],
+            d.time(row["timestamp"]),
+            d.time(row["received_at"]),
+            d.json(row["payload"]),
+            needs_payload(row["type"], row["name"], row["payload"], ORDER_EVENTS),
+        )
+        for row in rows
+    ]
+    return executemany(conn, statement, params)
 
 
 def append_rejected(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:

@@ -42,6 +42,8 @@ class Event(Base):
     payload: Mapped[dict[str, Any]] = mapped_column()
     profile_id: Mapped[uuid.UUID | None] = mapped_column(Uuid, default=None)
     status: Mapped[int] = mapped_column(SmallInteger, default=PENDING)
+    # False for events the resolver can place from userId/anonymousId alone (see identity.py).
+    needs_payload: Mapped[bool] = mapped_column(default=True)
 
 
 class RejectedEvent(Base):

@@ -38,11 +38,11 @@ PRIORITY = {
 EXTERNAL_PRIORITY = 10
 BASE_TYPES = tuple(PRIORITY)
 
-TRAIT_KEYS = {
+TRAIT_KEYS = {  # in PRIORITY order
     EMAIL: ("email",),
     PHONE: ("phone", "phone_number", "phoneNumber", "mobile"),
-    TELEGRAM: ("telegram_chat_id", "telegramChatId", "telegram"),
     LOYALTY_CARD: ("loyalty_card", "loyaltyCard"),
+    TELEGRAM: ("telegram_chat_id", "telegramChatId", "telegram"),
 }
 EXTERNAL_TYPE = re.compile(r"^[a-z0-9_.-]{1,32}$")
 
@@ -142,6 +142,22 @@ class Ident:
         return priority(self.type)
 
 
+SIMPLE_TYPES = frozenset({"track", "page", "screen", "group"})
+CONTEXT_KEYS = ("traits", "externalIds", "device", "active")
+
+
+def needs_payload(kind: str, name: str | None, payload: dict[str, Any], rich: frozenset[str]) -> bool:
+    """Whether resolving this event needs more than its userId and anonymousId columns.
+
+    Most events (page views, product views) need nothing else, and not decoding their
+    payloads is a large part of what lets the resolver keep up with ingest.
+    """
+    if kind not in SIMPLE_TYPES or (name is not None and name in rich):
+        return True
+    context = payload.get("context")
+    return bool(context) and any(key in context for key in CONTEXT_KEYS)
+
+
 def identifiers_of(payload: dict[str, Any], region: str, junk: Junk) -> list[Ident]:
     """Every usable identifier of one normalised message, most authoritative first."""
     found: dict[tuple[str, str], Ident] = {}
@@ -152,15 +168,9 @@ def identifiers_of(payload: dict[str, Any], region: str, junk: Junk) -> list[Ide
             return
         found.setdefault((kind, value), Ident(kind, value))
 
+    # Added in PRIORITY order, so the result needs no sort.
     add(USER_ID, payload.get("userId"))
-    add(ANONYMOUS_ID, payload.get("anonymousId"))
     context = payload.get("context") or {}
-    for traits in (payload.get("traits"), context.get("traits")):
-        if isinstance(traits, dict):
-            for kind, keys in TRAIT_KEYS.items():
-                for key in keys:
-                    if key in traits:
-                        add(kind, traits[key])
     external = context.get("externalIds")
     if isinstance(external, list):
         for entry in external:
@@ -168,10 +178,28 @@ def identifiers_of(payload: dict[str, Any], region: str, junk: Junk) -> list[Ide
                 kind = EXTERNAL_PREFIX + entry["type"].strip().lower()
                 if is_known_type(kind):
                     add(kind, entry.get("id"))
+    sources = [t for t in (payload.get("traits"), context.get("traits")) if isinstance(t, dict)]
+    for kind, keys in TRAIT_KEYS.items():
+        for traits in sources:
+            for key in keys:
+                if key in traits:
+                    add(kind, traits[key])
     device = context.get("device")
     if isinstance(device, dict) and device.get("token"):
         add(PUSH_TOKEN, device.get("token"))
-    return sorted(found.values(), key=lambda ident: ident.priority)
+    add(ANONYMOUS_ID, payload.get("anonymousId"))
+    return list(found.values())
+
+
+def simple_identifiers(user_id: str | None, anonymous_id: str | None, junk: Junk) -> list[Ident]:
+    """The identifiers of an event whose payload adds none (see needs_payload)."""
+    out = []
+    for kind, raw in ((USER_ID, user_id), (ANONYMOUS_ID, anonymous_id)):
+        if raw:
+            value = raw.strip()
+            if value and len(value) <= 512 and value not in junk:
+                out.append(Ident(kind, value))
+    return out
 
 
 def alias_candidates(previous_id: str, junk: Junk) -> list[Ident]:

@@ -26,6 +26,7 @@ from sqlalchemy import Connection
 from otklik.kit.ids import uuid7
 from otklik.kit.time import iso
 from otklik.models.event import PROCESSED
+from otklik.profiles import log_repository
 from otklik.profiles import repository as repo
 from otklik.profiles.identity import (
     ANONYMOUS_ID,
@@ -36,6 +37,7 @@ from otklik.profiles.identity import (
     alias_candidates,
     identifiers_of,
     normalise,
+    simple_identifiers,
 )
 from otklik.profiles.orders import ORDER_EVENTS, OrderFacts, order_from_properties
 from otklik.profiles.state import ProfileState
@@ -81,7 +83,7 @@ class _Pending:
     merged_owner: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
     merge_logs: list[dict[str, Any]] = field(default_factory=list)
     system_events: list[dict[str, Any]] = field(default_factory=list)
-    marks: list[dict[str, Any]] = field(default_factory=list)
+    marks: list[tuple[int, uuid.UUID | None, int]] = field(default_factory=list)
 
 
 class BatchResolver:
@@ -153,7 +155,12 @@ class BatchResolver:
             if target is None:
                 if not any(self.conflicts(pid, other) for other in unmatched):
                     target = pid
-            elif pid != target and self.can_merge(target, pid):
+            elif (
+                pid != target
+                and self.can_merge(target, pid)
+                # The event's own new user id counts too: never fold in someone else's.
+                and not any(self.conflicts(pid, other) for other in unmatched)
+            ):
                 self.merge(target, pid, reason=reason, seq=seq)
         if target is None:
             if not idents:
@@ -230,6 +237,7 @@ class BatchResolver:
             self.pending.merged_owner[pid] = winner_id
             if pid in self.states:
                 self.states[pid].merged_into = winner_id
+                self.states[pid].dirty = True  # flush skips merged_owner for loaded states
         snapshot["moved_identities"] = [str(i) for i in moved]
         snapshot["repointed_profiles"] = [str(p) for p in repointed]
         winner.absorb(loser)
@@ -287,8 +295,11 @@ class BatchResolver:
         return [pid for pid in dict.fromkeys(ids) if pid != loser_id]
 
     # -- applying an event ---------------------------------------------------------------
-    def apply(self, target: uuid.UUID, event: Any, payload: dict[str, Any]) -> None:
+    def apply(self, target: uuid.UUID, event: Any, payload: dict[str, Any] | None) -> None:
         state = self.states[target]
+        if payload is None:  # a plain page/track/screen: it was seen, nothing more
+            state.seen(event.timestamp)
+            return
         context = payload.get("context") or {}
         state.seen(event.timestamp, active=context.get("active") is not False)
         if event.type == "identify":
@@ -370,7 +381,7 @@ class BatchResolver:
             repo.insert_merge_log(self.conn, row)
         repo.insert_events(self.conn, self.pending.system_events)
         self._flush_orders()
-        repo.mark_events(self.conn, self.pending.marks)
+        log_repository.mark_events(self.conn, self.pending.marks)
 
     def _flush_orders(self) -> None:
         orders, items = [], []
@@ -446,10 +457,11 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def event_identifiers(
-    payload: dict[str, Any], config: ResolverConfig
-) -> tuple[list[Ident], list[Ident]]:
-    """(identifiers, alias previousId candidates) of one stored message."""
+def event_identifiers(event: Any, config: ResolverConfig) -> tuple[list[Ident], list[Ident]]:
+    """(identifiers, alias previousId candidates) of one stored event."""
+    payload = event.payload
+    if payload is None:
+        return simple_identifiers(event.user_id, event.anonymous_id, config.junk), []
     idents = identifiers_of(payload, config.region, config.junk)
     previous = payload.get("previousId") if payload.get("type") == "alias" else None
     candidates = alias_candidates(str(previous), config.junk) if previous else []
@@ -465,12 +477,13 @@ def resolve_batch(
 ) -> BatchStats:
     """Resolve one workspace's pending events (in log order) and write the outcome."""
     resolver = BatchResolver(conn, workspace_id, config, now)
-    parsed = [(event, *event_identifiers(event.payload, config)) for event in events]
+    parsed = [(event, *event_identifiers(event, config)) for event in events]
     wanted = [i for _, idents, cands in parsed for i in (*idents, *cands)]
     order_ids = [
         facts.external_id
         for e, _, _ in parsed
-        if e.type == "track"
+        if e.payload is not None
+        and e.type == "track"
         and e.name in ORDER_EVENTS
         and (facts := order_from_properties(e.payload.get("properties") or {}, config.currency))
     ]
@@ -483,14 +496,10 @@ def resolve_batch(
         resolver.stats.events += 1
         if target is None:
             resolver.stats.unattributed += 1
-            resolver.pending.marks.append(
-                {"_seq": event.seq, "_profile": None, "_status": UNATTRIBUTED}
-            )
+            resolver.pending.marks.append((event.seq, None, UNATTRIBUTED))
             continue
         resolver.apply(resolver.root(target), event, event.payload)
-        resolver.pending.marks.append(
-            {"_seq": event.seq, "_profile": resolver.root(target), "_status": PROCESSED}
-        )
+        resolver.pending.marks.append((event.seq, resolver.root(target), PROCESSED))
     resolver.flush()
     return resolver.stats
 

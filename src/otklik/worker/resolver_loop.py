@@ -22,6 +22,7 @@ from otklik.ingest.repository import count_pending
 from otklik.kit.db import write_tx
 from otklik.kit.time import utc_now
 from otklik.models import Workspace
+from otklik.profiles import log_repository
 from otklik.profiles import repository as repo
 from otklik.profiles.identity import Junk
 from otklik.profiles.resolver import BatchStats, ResolverConfig, resolve_batch
@@ -80,7 +81,7 @@ class ResolverLoop:
         with write_tx(self.engine) as conn:
             if not repo.try_resolver_lock(conn):
                 return 0
-            events = repo.pending_events(conn, self.settings.resolver_batch)
+            events = log_repository.pending_events(conn, self.settings.resolver_batch)
             by_workspace: dict[uuid.UUID, list[Any]] = defaultdict(list)
             for event in events:
                 by_workspace[event.workspace_id].append(event)

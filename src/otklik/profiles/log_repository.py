@@ -1,0 +1,58 @@
+"""The resolver's hot-path SQL over the event log: read the pending tail, mark it resolved."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection
+
+from otklik.kit.rawsql import Dialect, executemany
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    seq: int
+    workspace_id: uuid.UUID
+    type: str
+    name: str | None
+    timestamp: datetime
+    user_id: str | None
+    anonymous_id: str | None
+    # None when the event needs no more than its id columns (see identity.needs_payload).
+    payload: dict[str, Any] | None
+
+
+def pending_events(conn: Connection, limit: int) -> list[PendingEvent]:
+    d = Dialect(conn)
+    rows = conn.exec_driver_sql(
+        d.sql(
+            "SELECT seq, workspace_id, type, name, timestamp, user_id, anonymous_id,"
+            " CASE WHEN needs_payload THEN payload END"
+            " FROM event WHERE status = 0 ORDER BY seq LIMIT ?"
+        ),
+        (limit,),
+    ).fetchall()
+    read_uuid, read_time, read_json = d.read_uuid(), d.read_time(), d.read_json()
+    return [
+        PendingEvent(
+            seq=row[0],
+            workspace_id=read_uuid(row[1]),  # type: ignore[arg-type]
+            type=row[2],
+            name=row[3],
+            timestamp=read_time(row[4]),
+            user_id=row[5],
+            anonymous_id=row[6],
+            payload=read_json(row[7]),
+        )
+        for row in rows
+    ]
+
+
+def mark_events(conn: Connection, marks: list[tuple[int, uuid.UUID | None, int]]) -> None:
+    """(seq, profile_id, status) for each resolved event."""
+    d = Dialect(conn)
+    statement = d.sql("UPDATE event SET profile_id = ?, status = ? WHERE seq = ?")
+    executemany(conn, statement, [(d.uuid(pid), status, seq) for seq, pid, status in marks])
