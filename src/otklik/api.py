@@ -5,6 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from otklik.ingest.endpoints import router as ingest_router
+from otklik.offline.endpoints import router as offline_router
+from otklik.profiles.endpoints import router as profiles_router
 from otklik.workspaces.endpoints import router as workspace_router
 
-ROUTERS: list[APIRouter] = [ingest_router, workspace_router]
+ROUTERS: list[APIRouter] = [ingest_router, workspace_router, profiles_router, offline_router]

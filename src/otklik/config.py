@@ -61,6 +61,8 @@ class Settings(BaseSettings):
     # Events not yet resolved into profiles; past this the API also pushes back with 429.
     ingest_max_backlog: int = 2_000_000
 
+    import_max_bytes: int = 64 * 1024 * 1024
+
     embedded_worker: bool = True
     resolver_batch: int = 2000
     queue_backend: Literal["sqlite", "redis", "memory"] = "sqlite"

@@ -1,9 +1,16 @@
-"""The registry of CLI command groups that live beside their domains."""
+"""The registry of CLI commands that live in their own modules."""
 
 from __future__ import annotations
 
 import typer
 
+from otklik.cli import bench, data
+
 
 def register(app: typer.Typer) -> None:
-    return None
+    app.command("import")(data.import_command)
+    app.command("export")(data.export_command)
+    app.command("demo")(data.demo_command)
+    app.command(
+        "bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
+    )(bench.bench_command)
