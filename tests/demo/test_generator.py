@@ -20,8 +20,8 @@ from otklik.demo.generator import (
     generate_people,
     orders_csv_rows,
 )
+from otklik.demo.identities import JUNK_EMAILS, JUNK_PHONES
 from otklik.demo.offline import CUSTOMER_COLUMNS, ORDER_COLUMNS
-from otklik.demo.people import JUNK_EMAILS, JUNK_PHONES
 
 CFG = DemoConfig(customers=300)
 CYRILLIC = re.compile("[а-яё]", re.IGNORECASE)
@@ -55,7 +55,7 @@ def dump(rows: Any) -> str:
     return json.dumps(list(rows), ensure_ascii=False, sort_keys=True, default=str)
 
 
-# --- reproducibility --------------------------------------------------------------------------
+# --- reproducibility -----------------------------------------------------------------------------
 
 
 def test_the_same_config_gives_byte_identical_output(events: list[dict[str, Any]]) -> None:
@@ -78,7 +78,7 @@ def test_config_rejects_a_naive_start() -> None:
         DemoConfig(start=datetime(2026, 5, 1))
 
 
-# --- every message is what a Segment SDK would send ---------------------------------------------
+# --- every message is what a Segment SDK would send ----------------------------------------------
 
 
 def test_every_message_is_a_valid_segment_message(events: list[dict[str, Any]]) -> None:
@@ -175,7 +175,7 @@ def test_some_carts_are_abandoned(events: list[dict[str, Any]]) -> None:
     assert any(carted[a] - bought[a] for a in carted)
 
 
-# --- identity: anonymous first, then identify, more devices later -------------------------------
+# --- identity: anonymous first, then identify, more devices later --------------------------------
 
 
 def test_identify_carries_user_id_anonymous_id_and_traits(
@@ -184,8 +184,13 @@ def test_identify_carries_user_id_anonymous_id_and_traits(
     by_user = {p.user_id: p for p in people}
     identifies = [m for m in events if m["type"] == "identify"]
     assert identifies
+    signed_up: set[str] = set()
     for msg in identifies:
         person = by_user[msg["userId"]]
+        if person.user_id not in signed_up:  # the first identify is the sign-up itself
+            signed_up.add(person.user_id)
+            assert msg["timestamp"] == msg["traits"]["createdAt"]
+            assert msg["anonymousId"] == person.anonymous_ids[0]
         assert msg["anonymousId"] in person.anonymous_ids
         traits = msg["traits"]
         assert traits["firstName"] == person.first_name
@@ -250,7 +255,7 @@ def test_some_signups_send_an_alias(events: list[dict[str, Any]]) -> None:
     assert all(m["previousId"] == m["anonymousId"] for m in aliases)
 
 
-# --- people: realistic and messy on purpose -------------------------------------------------------
+# --- people: realistic and messy on purpose ------------------------------------------------------
 
 
 def test_people_are_mostly_russian_with_gender_consistent_surnames(people: list[Person]) -> None:
@@ -320,7 +325,7 @@ def test_junk_contacts_are_present(people: list[Person]) -> None:
         assert p.email in JUNK_EMAILS or p.phone in JUNK_PHONES
 
 
-# --- catalog -----------------------------------------------------------------------------------------
+# --- catalog -------------------------------------------------------------------------------------
 
 
 def test_catalog_has_priced_products_in_russian_and_english() -> None:
@@ -337,7 +342,7 @@ def test_catalog_has_priced_products_in_russian_and_english() -> None:
         assert p["url"].startswith("https://") and p["product_id"] in p["url"]
 
 
-# --- offline CSV export ------------------------------------------------------------------------------
+# --- offline CSV export --------------------------------------------------------------------------
 
 
 def test_customer_rows_include_the_documented_bad_rows() -> None:

@@ -7,7 +7,7 @@ import random
 import re
 from typing import TYPE_CHECKING, TypedDict
 
-from otklik.demo.people import translit
+from otklik.demo.identities import translit
 
 if TYPE_CHECKING:
     from otklik.demo.generator import DemoConfig

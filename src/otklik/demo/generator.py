@@ -39,6 +39,8 @@ __all__ = [
 
 @dataclass(frozen=True)
 class DemoConfig:
+    """How big a shop to make; `start` must be timezone-aware, histories end `days` later."""
+
     customers: int = 1000
     seed: int = 42
     start: datetime = datetime(2026, 5, 1, tzinfo=UTC)
@@ -59,8 +61,8 @@ def generate_events(cfg: DemoConfig) -> Iterator[Message]:
     """Every person's messages, merged into one stream in non-decreasing timestamp order.
 
     Memory is O(people), not O(events): each person is a paused generator that has announced
-    only the moment of its next message and builds it when it is due (see `visits`), so a plain
-    heap of (moment, person) keys replaces heapq.merge, which would hold a built message per person.
+    only the moment of its next message and builds it when it is due (see `visits`), so a heap
+    of (moment, person) keys stands in for heapq.merge, which would hold a built message each.
     Ties go to the lower person index, so the order is total and reproducible.
     """
     shop = Shop(cfg, generate_catalog(cfg))

@@ -26,17 +26,15 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import TYPE_CHECKING
 
 from otklik.demo.catalog import generate_catalog
-from otklik.demo.people import (
-    DAY_MS,
-    HOUR_MS,
+from otklik.demo.identities import (
     format_phone,
     make_email,
     make_identity,
     mess_email,
     random_phone_style,
-    to_ms,
     translit,
 )
+from otklik.demo.people import DAY_MS, HOUR_MS, to_ms
 
 if TYPE_CHECKING:
     from otklik.demo.generator import DemoConfig
@@ -79,7 +77,7 @@ def _customers(cfg: DemoConfig) -> list[tuple[dict[str, str], int]]:
     used_phones: set[str] = set()
     out: list[tuple[dict[str, str], int]] = []
     for i in range(n):
-        ident = make_identity(rng, cfg.start.date(), used_phones)
+        ident = make_identity(rng, cfg.start.date(), used_phones, abroad=False)  # local stores
         email = make_email(rng, ident, used_emails) if rng.random() < 0.6 else ""
         if email and rng.random() < 0.1:
             email = mess_email(rng, email)

@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from otklik.demo.catalog import SHOP_URL, Product
-from otklik.demo.people import DAY_MS, HOUR_MS, between, pick, to_ms
+from otklik.demo.identities import between, pick
+from otklik.demo.people import DAY_MS, HOUR_MS, to_ms
 
 if TYPE_CHECKING:
     from otklik.demo.generator import DemoConfig

@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import quote
 
 from otklik.demo.catalog import SHOP_URL
-from otklik.demo.people import DAY_MS, HOUR_MS, Person, between, local_moment, pick, to_ms
+from otklik.demo.identities import between, pick
+from otklik.demo.people import DAY_MS, HOUR_MS, Person, local_moment, to_ms
 from otklik.demo.shop import LIBRARY, LIBRARY_VERSION, SHOP_NAME, Message, Shop
 
 # buyer_type -> (mean days between visits, churn chance per visit, buy chance, add-to-cart chance)
@@ -56,7 +57,6 @@ class Visitor:
         "page",
         "seq",
         "shop",
-        "traits",
         "uid",
     )
 
@@ -75,7 +75,6 @@ class Visitor:
         self.cart: dict[int, int] = {}  # product index -> quantity; survives abandoned visits
         self.orders = 0
         self.favourite = pick(shop.rng, shop.categories)
-        self.traits = _traits(person, shop.iso)
 
     def history(self) -> Generator[int, None, None]:
         shop, p, rng = self.shop, self.p, self.shop.rng
@@ -176,7 +175,6 @@ class Visitor:
             t += 1000
             yield t
             self.view(t, "Search", "/search", f"Поиск: {query}", search=f"?q={quote(query)}")
-        last = -1
         for _ in range(min(8, 1 + int(rng.expovariate(0.45)))):
             last = shop.pick_product(self.favourite)
             t += 5000 + int(rng.random() * 85_000)
@@ -329,7 +327,7 @@ class Visitor:
         """identify with userId *and* this device's anonymousId: the stitch the CDP relies on."""
         self.uid = self.p.user_id
         self.logged_in[dev] = True
-        self.message(t, "identify")["traits"] = dict(self.traits)
+        self.message(t, "identify")["traits"] = _traits(self.p, self.shop.iso)
 
     def add_to_cart(self, t: int, i: int) -> None:
         rnd = self.shop.rng.random
