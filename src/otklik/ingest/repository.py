@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, insert, select
 
-from otklik.kit.rawsql import Dialect, executemany
+from otklik.kit.rawsql import Dialect, executemany, memo
 from otklik.models import Event, RejectedEvent
 from otklik.models.event import PENDING
 from otklik.profiles.identity import needs_payload
@@ -29,16 +29,18 @@ def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
         + d.json_cast
         + ", NULL, 0, ?) ON CONFLICT (workspace_id, message_id) DO NOTHING"
     )
+    # Rows of one request share their workspace and receipt time: convert those once.
+    workspace, received = memo(d.uuid), memo(d.time)
     params = [
         (
-            d.uuid(row["workspace_id"]),
+            workspace(row["workspace_id"]),
             row["message_id"],
             row["type"],
             row["name"],
             row["user_id"],
             row["anonymous_id"],
             d.time(row["timestamp"]),
-            d.time(row["received_at"]),
+            received(row["received_at"]),
             d.json(row["payload"]),
             needs_payload(row["type"], row["name"], row["payload"], ORDER_EVENTS),
         )

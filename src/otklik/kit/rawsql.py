@@ -48,17 +48,8 @@ class Dialect:
     def read_uuid(self) -> Callable[[Any], uuid.UUID | None]:
         if self.postgres:
             return lambda v: v
-        seen: dict[str, uuid.UUID] = {}  # workspace ids repeat on every row of a batch
-
-        def read(value: str | None) -> uuid.UUID | None:
-            if value is None:
-                return None
-            found = seen.get(value)
-            if found is None:
-                found = seen[value] = uuid.UUID(hex=value)
-            return found
-
-        return read
+        # Workspace ids repeat on every row of a batch.
+        return memo(lambda v: None if v is None else uuid.UUID(hex=v))
 
     def read_time(self) -> Callable[[Any], datetime]:
         if self.postgres:
@@ -69,6 +60,20 @@ class Dialect:
         if self.postgres:
             return lambda v: v  # psycopg already decoded jsonb
         return lambda v: None if v is None else orjson.loads(v)
+
+
+def memo(convert: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """`convert` remembered per value: for values that repeat on every row of a batch."""
+    cache: dict[Any, Any] = {}
+
+    def get(value: Any) -> Any:
+        try:
+            return cache[value]
+        except KeyError:
+            out = cache[value] = convert(value)
+            return out
+
+    return get
 
 
 def executemany(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -> int:
