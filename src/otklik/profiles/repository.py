@@ -71,15 +71,17 @@ def pending_events(conn: Connection, limit: int) -> Sequence[Row[Any]]:
 def identities_for(
     conn: Connection, workspace_id: uuid.UUID, pairs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
-    wanted = set(pairs)
+    # Grouped by type so every lookup walks the (workspace_id, type, value) unique index.
+    by_type: dict[str, set[str]] = {}
+    for kind, value in pairs:
+        by_type.setdefault(kind, set()).add(value)
     out: dict[tuple[str, str], uuid.UUID] = {}
-    values = sorted({value for _, value in wanted})
-    for chunk in _chunks(values, 500):
-        stmt = select(I.c.type, I.c.value, I.c.profile_id).where(
-            I.c.workspace_id == workspace_id, I.c.value.in_(chunk)
-        )
-        for kind, value, profile_id in conn.execute(stmt):
-            if (kind, value) in wanted:
+    for kind, values in by_type.items():
+        for chunk in _chunks(sorted(values), 500):
+            stmt = select(I.c.value, I.c.profile_id).where(
+                I.c.workspace_id == workspace_id, I.c.type == kind, I.c.value.in_(chunk)
+            )
+            for value, profile_id in conn.execute(stmt):
                 out[(kind, value)] = profile_id
     return out
 
