@@ -5,14 +5,16 @@ The file is named by OTKLIK_CONFIG_FILE; environment variables win over it.
 
 from __future__ import annotations
 
+import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import (
     BaseSettings,
+    NoDecode,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
@@ -49,8 +51,12 @@ class Settings(BaseSettings):
     secret_key: SecretStr = SecretStr("dev-only-change-me")
 
     default_phone_region: str = "RU"
-    identity_unique_types: list[str] = Field(default_factory=lambda: ["user_id"])
-    junk_identifiers: list[str] = Field(default_factory=lambda: list(DEFAULT_JUNK))
+    identity_unique_types: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["user_id"]
+    )
+    junk_identifiers: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_JUNK)
+    )
 
     ingest_max_event_bytes: int = 32 * 1024
     ingest_max_batch_bytes: int = 4 * 1024 * 1024
@@ -69,13 +75,15 @@ class Settings(BaseSettings):
     queue_path: str = "./var/queue.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
-    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
 
     @field_validator("identity_unique_types", "junk_identifiers", "cors_origins", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
         # Environment variables carry lists as "a,b,c" as well as JSON.
-        if isinstance(value, str) and not value.lstrip().startswith("["):
+        if isinstance(value, str):
+            if value.lstrip().startswith("["):
+                return json.loads(value)
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
