@@ -19,6 +19,7 @@ from otklik.ingest.repository import count_pending
 from otklik.ingest.service import Backlog, IngestService
 from otklik.ingest.writer import EventWriter
 from otklik.kit.db import make_engine
+from otklik.kit.runtime import tune_gc
 from otklik.kit.web import JSONResponse, install_error_handlers
 from otklik.worker.resolver_loop import ResolverLoop
 from otklik.workspaces.auth import Authenticator
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        tune_gc()
         with engine.connect() as conn:
             backlog.pending = count_pending(conn)
         writer.start()

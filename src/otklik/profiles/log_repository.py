@@ -53,6 +53,18 @@ def pending_events(conn: Connection, limit: int) -> list[PendingEvent]:
 
 def mark_events(conn: Connection, marks: list[tuple[int, uuid.UUID | None, int]]) -> None:
     """(seq, profile_id, status) for each resolved event."""
+    if not marks:
+        return
     d = Dialect(conn)
+    if d.postgres:
+        # One statement over arrays: psycopg's executemany pays a round of work per row.
+        seqs, pids, statuses = (list(column) for column in zip(*marks, strict=True))
+        conn.exec_driver_sql(
+            "UPDATE event SET profile_id = m.pid, status = m.status"
+            " FROM unnest(%s::bigint[], %s::uuid[], %s::smallint[]) AS m(seq, pid, status)"
+            " WHERE event.seq = m.seq",
+            (seqs, pids, statuses),
+        )
+        return
     statement = d.sql("UPDATE event SET profile_id = ?, status = ? WHERE seq = ?")
     executemany(conn, statement, [(d.uuid(pid), status, seq) for seq, pid, status in marks])
