@@ -99,3 +99,13 @@ for _route in wire.ROUTE_TYPES:
         name=f"ingest_{_route}",
         include_in_schema=len(_route) > 1,
     )
+
+
+async def _unknown(route: str, request: Request) -> JSONResponse:
+    # Registered last: any other /v1/<name> answers with the stable unknown_endpoint code.
+    service: IngestService = request.app.state.ingest
+    service.check_route(route)
+    return await _accept(route, request)
+
+
+router.add_api_route("/v1/{route}", _unknown, methods=["POST"], include_in_schema=False)

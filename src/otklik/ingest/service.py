@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +14,13 @@ import orjson
 from otklik.config import Settings
 from otklik.ingest import wire
 from otklik.ingest.writer import EventWriter, Overloaded
-from otklik.kit.errors import BadRequest, NotFound, TooManyRequests, Unauthorized
+from otklik.kit.errors import (
+    BadRequest,
+    NotFound,
+    ServiceUnavailable,
+    TooManyRequests,
+    Unauthorized,
+)
 from otklik.kit.time import utc_now
 from otklik.models.event import PENDING
 from otklik.workspaces.auth import Authenticator, credentials_from_header
@@ -21,12 +30,20 @@ MAX_REJECTED_PAYLOAD = 4096
 
 @dataclass
 class Backlog:
-    """Events stored but not yet resolved into profiles; refreshed from the store now and then."""
+    """Events stored but not yet resolved into profiles; refreshed from the store now and then.
+
+    Commits only ever add to the count; while it is over the limit, `IngestService` re-reads
+    it from the store (at most every `REFRESH_SECONDS`), so ingest resumes once resolved.
+    """
 
     pending: int = 0
+    refreshed_at: float = 0.0
 
     def add(self, count: int) -> None:
         self.pending += count
+
+
+REFRESH_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -53,12 +70,11 @@ class IngestService:
 
     async def accept(self, call: Call) -> dict[str, Any]:
         self.check_route(call.route)
-        if self.backlog.pending > self.settings.ingest_max_backlog:
+        if await self._backlog_full():
             raise TooManyRequests("Too many events waiting to be processed", retry_after=5)
         received_at = utc_now()
-        body = wire.decode_body(
-            call.body, call.content_encoding, self.settings.ingest_max_batch_bytes
-        )
+        data = wire.inflate(call.body, call.content_encoding, self.settings.ingest_max_batch_bytes)
+        body = wire.loads(data)
         parsed = wire.parse_request(
             call.route,
             body,
@@ -66,7 +82,8 @@ class IngestService:
             client_ip=call.client_ip,
             max_event_bytes=self.settings.ingest_max_event_bytes,
             max_batch_events=self.settings.ingest_max_batch_events,
-            body_bytes=len(call.body),
+            body_bytes=len(data),
+            check_depth=wire.may_nest_deeply(data),
         )
         workspace_id = self._workspace(call.authorization, parsed.write_key)
         if call.route not in wire.BATCH_ROUTES and parsed.rejected:
@@ -79,6 +96,10 @@ class IngestService:
             await self.writer.write(events, rejected)
         except Overloaded as exc:
             raise TooManyRequests("The server is busy; retry shortly", retry_after=1) from exc
+        except Exception as exc:  # the store failed: nothing was committed, the SDK retries
+            raise ServiceUnavailable(
+                "The events could not be stored; retry shortly", code="store_unavailable"
+            ) from exc
         out: dict[str, Any] = {"success": True, "accepted": len(events)}
         if parsed.rejected:
             out["rejected"] = [
@@ -86,10 +107,20 @@ class IngestService:
             ]
         return out
 
+    async def _backlog_full(self) -> bool:
+        limit = self.settings.ingest_max_backlog
+        if self.backlog.pending <= limit:
+            return False
+        now = time.monotonic()
+        if now - self.backlog.refreshed_at >= REFRESH_SECONDS:
+            self.backlog.refreshed_at = now
+            self.backlog.pending = await asyncio.to_thread(self.writer.count_pending)
+        return self.backlog.pending > limit
+
     def _workspace(self, authorization: str | None, body_key: str | None) -> uuid.UUID:
         creds = credentials_from_header(authorization)
         # Bearer carries an OAuth token; then the write key travels in the body.
-        token = creds[1] if creds and creds[0] == "basic" else body_key
+        token = (creds[1] if creds and creds[0] == "basic" else None) or body_key
         if not token:
             raise Unauthorized(
                 "Send the write key as Basic auth or as writeKey in the body",
@@ -102,10 +133,9 @@ class IngestService:
 
     def _record_only(self, workspace_id: uuid.UUID, parsed: wire.Parsed, when: Any) -> None:
         rows = [_rejected_row(workspace_id, r, when) for r in parsed.rejected]
-        try:
+        # The debugger record is best-effort; the caller still gets the error.
+        with contextlib.suppress(Overloaded):
             self.writer.enqueue_nowait([], rows)
-        except Overloaded:
-            pass  # the debugger record is best-effort; the caller still gets the error
 
 
 def _event_row(workspace_id: uuid.UUID, item: wire.Accepted, received_at: Any) -> dict[str, Any]:
@@ -125,7 +155,10 @@ def _event_row(workspace_id: uuid.UUID, item: wire.Accepted, received_at: Any) -
 
 
 def _rejected_row(workspace_id: uuid.UUID, item: wire.Rejected, received_at: Any) -> dict[str, Any]:
-    raw = orjson.dumps(item.raw, default=str).decode()
+    try:
+        raw = orjson.dumps(item.raw, default=str).decode()
+    except orjson.JSONEncodeError:  # nested too deep to serialise: keep what we can say
+        raw = orjson.dumps(f"<{type(item.raw).__name__} nested too deeply to record>").decode()
     return {
         "workspace_id": workspace_id,
         "received_at": received_at,

@@ -6,6 +6,7 @@ path, must keep unknown fields exactly as sent, and must say per item what was w
 
 from __future__ import annotations
 
+import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -36,6 +37,8 @@ BATCH_ROUTES = ("batch", "b", "import")
 MAX_MESSAGE_ID = 128
 MAX_ID = 256
 MAX_NAME = 200
+# orjson (which stores payloads) serialises at most 254 levels; the body adds two.
+MAX_DEPTH = 250
 
 
 class ItemError(Exception):
@@ -75,6 +78,11 @@ class Parsed:
 
 def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
     """Bytes to JSON whatever the Content-Type, gunzipping with a cap against gzip bombs."""
+    return loads(inflate(raw, encoding, limit))
+
+
+def inflate(raw: bytes, encoding: str | None, limit: int) -> bytes:
+    """The body as sent before any Content-Encoding, at most `limit` bytes of it."""
     if encoding and encoding.strip().lower() in ("gzip", "x-gzip"):
         inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
         try:
@@ -85,14 +93,32 @@ def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
             raise BadRequest(
                 f"The decompressed body exceeds {limit} bytes", code="payload_too_large"
             )
+        if not inflater.eof:  # cut short: never act on part of a body
+            raise BadRequest("The gzip body is truncated", code="invalid_gzip")
     elif encoding and encoding.strip().lower() not in ("identity", ""):
         raise BadRequest(f"Unsupported Content-Encoding {encoding!r}", code="unsupported_encoding")
     if len(raw) > limit:
         raise BadRequest(f"The body exceeds {limit} bytes", code="payload_too_large")
+    return raw
+
+
+# A JSON "\u0000" escape (preceded by an even run of backslashes, so not an escaped "\\").
+_NUL_ESCAPE = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def loads(data: bytes) -> Any:
+    """Parse JSON; NUL characters become U+FFFD (PostgreSQL can store neither in text nor JSON)."""
+    if b"\\u0000" in data:
+        data = _NUL_ESCAPE.sub(rb"\1\\ufffd", data)
     try:
-        return orjson.loads(raw)
+        return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="invalid_json") from exc
+
+
+def may_nest_deeply(data: bytes) -> bool:
+    """Cheap pre-check: only a body with this many brackets can nest too deep to store."""
+    return data.count(b"[") + data.count(b"{") >= MAX_DEPTH
 
 
 def parse_request(
@@ -104,7 +130,13 @@ def parse_request(
     max_event_bytes: int,
     max_batch_events: int,
     body_bytes: int,
+    check_depth: bool = True,
 ) -> Parsed:
+    """Validate and normalise one request's events.
+
+    `body_bytes` is the size of the decoded (inflated) body; `check_depth` may be False when
+    `may_nest_deeply` says the body cannot hold an event too deeply nested to store.
+    """
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object", code="invalid_body")
     write_key = body.get("writeKey")
@@ -136,24 +168,32 @@ def parse_request(
     measure = body_bytes > max_event_bytes
     for index, item in enumerate(items):
         try:
-            if measure and len(orjson.dumps(item)) > max_event_bytes:
+            if measure and _encoded_size(item) > max_event_bytes:
                 raise ItemError(
                     "event_too_large", f"An event may be at most {max_event_bytes} bytes"
                 )
-            parsed.accepted.append(
-                normalise(
-                    item,
-                    forced_type=forced_type,
-                    shared_context=shared_context,
-                    shared_integrations=shared_integrations,
-                    batch_sent_at=sent_at,
-                    received_at=received_at,
-                    client_ip=client_ip,
-                )
+            accepted = normalise(
+                item,
+                forced_type=forced_type,
+                shared_context=shared_context,
+                shared_integrations=shared_integrations,
+                batch_sent_at=sent_at,
+                received_at=received_at,
+                client_ip=client_ip,
             )
+            if check_depth:
+                _encoded_size(accepted.payload)
+            parsed.accepted.append(accepted)
         except ItemError as err:
             parsed.rejected.append(Rejected(index, err.code, err.message, item))
     return parsed
+
+
+def _encoded_size(value: Any) -> int:
+    try:
+        return len(orjson.dumps(value))
+    except orjson.JSONEncodeError as exc:
+        raise ItemError("too_deep", f"An event may nest at most {MAX_DEPTH} levels") from exc
 
 
 def _object_or_empty(value: Any) -> dict[str, Any]:
@@ -179,7 +219,7 @@ def _time(value: Any, key: str) -> datetime | None:
         raise ItemError("invalid_timestamp", f"{key} must be an ISO-8601 string")
     try:
         return parse_iso(value)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise ItemError("invalid_timestamp", f"{key} is not an ISO-8601 timestamp") from exc
 
 
@@ -269,7 +309,12 @@ def _event_time(
     if explicit is not None:
         when = explicit
     elif original is not None and sent_at is not None:
-        when = received_at - (sent_at - original)
+        try:
+            when = received_at - (sent_at - original)
+        except OverflowError as exc:
+            raise ItemError(
+                "invalid_timestamp", "sentAt and originalTimestamp are too far apart"
+            ) from exc
     elif original is not None:
         when = original
     else:

@@ -93,6 +93,11 @@ class EventWriter:
             raise result
         return result
 
+    def count_pending(self) -> int:
+        """Stored events not yet resolved into profiles (read from the store)."""
+        with self._engine.connect() as conn:
+            return repository.count_pending(conn)
+
     def enqueue_nowait(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> None:
         """Store without waiting for the commit (for best-effort records such as rejections)."""
         self._submit(_Job(events, rejected, _ignore))
@@ -136,6 +141,11 @@ class EventWriter:
                 added = repository.append_events(conn, events)
                 repository.append_rejected(conn, rejected)
         except Exception as exc:  # every waiting request must hear about the failure
+            if len(jobs) > 1:
+                # One request's bad rows must not fail the others that shared its transaction.
+                for job in jobs:
+                    self._commit([job])
+                return
             log.exception("event write failed for %d jobs", len(jobs))
             self._finish(jobs, exc)
             return

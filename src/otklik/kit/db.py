@@ -2,12 +2,17 @@
 
 SQLite runs in WAL mode; writers open with BEGIN IMMEDIATE so a read-then-write transaction
 never fails on lock upgrade, and readers stay on plain deferred BEGIN so they never queue.
+Writers of one process also queue on a Python lock first: SQLite's own busy handler sleeps in
+growing steps (up to 100 ms) while it waits, so the ingest writer and the resolver handing the
+file lock back and forth through it lost most of their time asleep.
 """
 
 from __future__ import annotations
 
+import threading
+import weakref
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -71,10 +76,25 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         conn.exec_driver_sql(f"BEGIN {mode}")
 
 
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
+_LOCKS_GUARD = threading.Lock()
+
+
+def writer_turn(engine: Engine) -> AbstractContextManager[Any]:
+    """Held for the whole of a write transaction on SQLite; PostgreSQL needs no such turn."""
+    if engine.dialect.name != "sqlite":
+        return nullcontext()
+    with _LOCKS_GUARD:
+        lock = _WRITE_LOCKS.get(engine)
+        if lock is None:
+            lock = _WRITE_LOCKS[engine] = threading.RLock()
+    return lock
+
+
 @contextmanager
 def write_tx(engine: Engine) -> Iterator[Connection]:
     """A transaction that will write: committed on success, rolled back on error."""
-    with engine.connect() as conn:
+    with writer_turn(engine), engine.connect() as conn:
         conn = conn.execution_options(write=True)
         with conn.begin():
             yield conn
@@ -89,7 +109,7 @@ def read_tx(engine: Engine) -> Iterator[Connection]:
 @contextmanager
 def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
     """The request/task wrapper: services use the session, only this commits."""
-    with engine.connect() as conn:
+    with writer_turn(engine) if write else nullcontext(), engine.connect() as conn:
         if write:
             conn = conn.execution_options(write=True)
         with Session(bind=conn, expire_on_commit=False) as session:

@@ -1,10 +1,15 @@
-"""REST: the calling workspace and its API keys."""
+"""REST: the calling workspace and its API keys.
+
+Sessions use scope="function": they commit before the response is sent, so a client never
+hears "done" about a change that is not yet committed (or that then fails to commit).
+"""
 
 from __future__ import annotations
 
 import uuid
 
 from fastapi import APIRouter, Depends, Request, Response
+from sqlalchemy import event
 from sqlalchemy.orm import Session
 
 from otklik.kit.web import db_session
@@ -17,14 +22,16 @@ router = APIRouter(prefix="/api/v1", tags=["workspace"])
 
 @router.get("/workspace", response_model=WorkspaceOut)
 def get_workspace(
-    workspace_id: uuid.UUID = Depends(require_secret_key), session: Session = Depends(db_session)
+    workspace_id: uuid.UUID = Depends(require_secret_key),
+    session: Session = Depends(db_session, scope="function"),
 ) -> WorkspaceOut:
     return WorkspaceOut.model_validate(service.get_workspace(session, workspace_id))
 
 
 @router.get("/keys", response_model=list[KeyOut])
 def list_keys(
-    workspace_id: uuid.UUID = Depends(require_secret_key), session: Session = Depends(db_session)
+    workspace_id: uuid.UUID = Depends(require_secret_key),
+    session: Session = Depends(db_session, scope="function"),
 ) -> list[KeyOut]:
     return [KeyOut.model_validate(k) for k in service.list_keys(session, workspace_id)]
 
@@ -33,7 +40,7 @@ def list_keys(
 def create_key(
     body: KeyIn,
     workspace_id: uuid.UUID = Depends(require_secret_key),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> IssuedKeyOut:
     issued = service.issue_key(session, workspace_id, body.kind, name=body.name)
     return IssuedKeyOut(**KeyOut.model_validate(issued.key).model_dump(), token=issued.token)
@@ -44,8 +51,10 @@ def revoke_key(
     key_id: uuid.UUID,
     request: Request,
     workspace_id: uuid.UUID = Depends(require_secret_key),
-    session: Session = Depends(db_session),
+    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     service.revoke_key(session, workspace_id, key_id)
-    request.app.state.authenticator.cache.clear()
+    cache = request.app.state.authenticator.cache
+    # Clear once the revoke is committed: a lookup in between would cache the live key again.
+    event.listen(session, "after_commit", lambda _session: cache.clear(), once=True)
     return Response(status_code=204)

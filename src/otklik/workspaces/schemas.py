@@ -36,7 +36,8 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["write", "secret"]
-    name: str = Field(default="", max_length=200)
+    # No NUL: PostgreSQL cannot store it in text (it would be a 500, not a 422).
+    name: str = Field(default="", max_length=200, pattern=r"^[^\x00]*$")
 
 
 class IssuedKeyOut(KeyOut):

@@ -4,8 +4,9 @@
 // Usage: node send.mjs <host> <writeKey>
 //   host: base URL including scheme, e.g. http://127.0.0.1:8000
 //
-// Prints one JSON line: {"sent": 6, "delivered": N, "errors": [...]} and exits
-// non-zero if the SDK reported any error or not every event was delivered.
+// Prints one JSON line: {"sent": 6, "delivered": N, "errors": [...], "messages": [...]}
+// ("messages": type, messageId and event name of each delivered call, as the SDK made
+// them) and exits non-zero if the SDK reported any error or not every event was delivered.
 import { Analytics } from '@segment/analytics-node'
 
 const [host, writeKey] = process.argv.slice(2)
@@ -25,6 +26,7 @@ const analytics = new Analytics({
 })
 
 const errors = []
+const messages = []
 let delivered = 0
 analytics.on('error', (err) => {
   errors.push({
@@ -34,19 +36,24 @@ analytics.on('error', (err) => {
   })
 })
 for (const type of ['identify', 'track', 'page', 'group', 'alias']) {
-  analytics.on(type, () => {
+  analytics.on(type, (ctx) => {
     delivered += 1
+    const event = ctx?.event ?? {}
+    messages.push({ type: event.type, messageId: event.messageId, event: event.event ?? null })
   })
 }
 
 const userId = 'node-user-1'
+const timestamp = new Date('2026-11-01T12:00:00.000Z') // as an import would set it
 analytics.identify({
   userId,
   traits: { email: 'Node.User@Example.com', name: 'Нода', plan: 'pro' },
+  timestamp,
 })
 analytics.track({
   userId,
   event: 'Order Completed',
+  timestamp,
   properties: {
     order_id: 'n-1',
     revenue: 12.5,
@@ -66,5 +73,5 @@ await analytics.closeAndFlush({ timeout: 20000 })
 if (delivered < sent && errors.length === 0) {
   errors.push({ code: 'not_delivered', reason: `${sent - delivered} event(s) not delivered` })
 }
-console.log(JSON.stringify({ sent, delivered, errors }))
+console.log(JSON.stringify({ sent, delivered, errors, messages }))
 process.exitCode = errors.length ? 1 : 0
