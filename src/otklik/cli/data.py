@@ -128,15 +128,16 @@ def export_command(
     out: Path | None = typer.Option(None, help="Output file (default: standard output)"),
 ) -> None:
     """Export profiles (with identifiers) or the raw event log as JSON lines."""
+    if what not in ("profiles", "events"):
+        console.print("[red]export profiles or events[/]")
+        raise typer.Exit(2)
     engine, _ = engine_and_settings()
+    upgrade(engine)  # a database never migrated has no workspace: say so, not "no such table"
     ws = _workspace(engine, workspace)
     if what == "profiles":
         total, pages = exports.count_profiles(engine, ws.id), exports.profile_pages(engine, ws.id)
-    elif what == "events":
-        total, pages = exports.count_events(engine, ws.id), exports.event_pages(engine, ws.id)
     else:
-        console.print("[red]export profiles or events[/]")
-        raise typer.Exit(2)
+        total, pages = exports.count_events(engine, ws.id), exports.event_pages(engine, ws.id)
     handle: Any = out.open("wb") if out else sys.stdout.buffer
     try:
         with progress() as bar:

@@ -28,14 +28,17 @@ def migrate() -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on"),
     port: int = typer.Option(8000, help="Port to listen on"),
-    workers: bool = typer.Option(True, help="Run background work in this process"),
+    workers: bool | None = typer.Option(
+        None, help="Run background work in this process (default: OTKLIK_EMBEDDED_WORKER, on)"
+    ),
 ) -> None:
     """Run everything in one process: API, ingest, and background work (embedded mode)."""
     import os
 
     import uvicorn
 
-    os.environ["OTKLIK_EMBEDDED_WORKER"] = "true" if workers else "false"
+    if workers is not None:
+        os.environ["OTKLIK_EMBEDDED_WORKER"] = "true" if workers else "false"
     engine, _ = engine_and_settings()
     upgrade(engine)
     engine.dispose()

@@ -9,7 +9,9 @@ from typing import Any
 from sqlalchemy import Engine, func, select
 
 from otklik.kit.db import read_tx
+from otklik.kit.time import iso
 from otklik.models import Event, Identity, Profile
+from otklik.profiles.orders import money
 
 
 def count_profiles(engine: Engine, workspace_id: uuid.UUID) -> int:
@@ -41,7 +43,8 @@ def profile_pages(
             )
             if after is not None:
                 stmt = stmt.where(Profile.id > after)
-            profiles = [row[0] for row in conn.execute(stmt)]
+            # Rows, not ORM objects: on a Connection, select(Profile) yields plain rows.
+            profiles = conn.execute(stmt).all()
             if not profiles:
                 return
             ids = [p.id for p in profiles]
@@ -59,13 +62,13 @@ def profile_pages(
                 "identities": idents.get(p.id, []),
                 "email": p.email,
                 "phone": p.phone,
-                "created_at": p.created_at.isoformat(),
-                "first_seen_at": p.first_seen_at.isoformat() if p.first_seen_at else None,
-                "last_seen_at": p.last_seen_at.isoformat() if p.last_seen_at else None,
+                "created_at": iso(p.created_at),
+                "first_seen_at": iso(p.first_seen_at),
+                "last_seen_at": iso(p.last_seen_at),
                 "events_count": p.events_count,
                 "orders_count": p.orders_count,
-                "revenue": str(p.revenue),
-                "last_order_at": p.last_order_at.isoformat() if p.last_order_at else None,
+                "revenue": str(money(p.revenue)),
+                "last_order_at": iso(p.last_order_at),
                 "erased": p.erased_at is not None,
             }
             for p in profiles

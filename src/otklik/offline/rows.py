@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -41,6 +42,14 @@ CUSTOMER_TRAITS = {
     "created_at": "createdAt",
 }
 DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+# What the event log and order tables can hold: longer ids are rejected, never truncated (two
+# long order ids cut to one prefix would become one order).
+MAX_USER_ID = 256  # a userId, as on the live ingest path
+MAX_ORDER_ID = 128  # order.external_id
+MAX_QUANTITY = 1_000_000
+MAX_TOTAL = Decimal("1e15")  # as `money` caps one amount; order tables hold 18 digits
+# PostgreSQL stores NUL in neither text nor JSON: it becomes U+FFFD, as on the live ingest path.
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 
 
 class FileError(Exception):
@@ -77,11 +86,16 @@ def read_rows(data: bytes, fmt: str) -> Iterator[dict[str, Any]]:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise FileError("invalid_encoding", "The file must be UTF-8") from exc
+    text = text.replace("\x00", "\ufffd")
+    if fmt != "csv" and "\\u0000" in text:
+        text = _NUL_ESCAPE.sub("\\1\\\\ufffd", text)
     if fmt == "csv":
         yield from _csv_rows(text)
         return
     if fmt == "jsonl":
-        for number, line in enumerate(text.splitlines(), 1):
+        # Only "\n" ends a line: str.splitlines() would also split inside a JSON string that
+        # holds U+2028, U+0085 or another character it counts as a line break.
+        for number, line in enumerate(text.split("\n"), 1):
             if line.strip():
                 yield _json_object(line, number)
         return
@@ -105,8 +119,11 @@ def _csv_rows(text: str) -> Iterator[dict[str, Any]]:
     if not reader.fieldnames:
         raise FileError("missing_header", "The CSV file has no header row")
     reader.fieldnames = [name.strip().lower() for name in reader.fieldnames]
-    for row in reader:
-        yield {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+    try:
+        for row in reader:
+            yield {k: (v.strip() if isinstance(v, str) else v) for k, v in row.items() if k}
+    except csv.Error as exc:  # e.g. a field over csv.field_size_limit()
+        raise FileError("invalid_csv", f"CSV line {reader.line_num}: {exc}") from exc
 
 
 def _json_object(line: str, number: int) -> dict[str, Any]:
@@ -140,7 +157,10 @@ def parse_when(value: str) -> datetime | None:
                 continue
     if parsed is None:
         return None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    try:
+        return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except OverflowError:  # 0001-01-01T00:00+03:00 is before the first representable moment
+        return None
 
 
 def _message_id(kind: str, key: str, content: Any) -> str:
@@ -172,7 +192,11 @@ def customer_messages(rows: Iterable[dict[str, Any]], region: str, now: datetime
             "timestamp": iso(now),
             "context": {"library": LIBRARY},
         }
-        message["messageId"] = _message_id("customer", external_id, [external_id, traits])
+        try:
+            message["messageId"] = _message_id("customer", external_id, [external_id, traits])
+        except orjson.JSONEncodeError:  # a JSON value nested deeper than can be stored
+            out.errors.append(RowError(number, "too_deep", "A value is nested too deeply"))
+            continue
         out.messages.append(message)
     return out
 
@@ -180,6 +204,8 @@ def customer_messages(rows: Iterable[dict[str, Any]], region: str, now: datetime
 def _customer_error(number: int, row: dict[str, Any], region: str) -> RowError | None:
     if not _text(row, "external_id"):
         return RowError(number, "missing_external_id", "external_id is required", "external_id")
+    if len(_text(row, "external_id")) > MAX_USER_ID:
+        return _too_long(number, "external_id", MAX_USER_ID)
     email = _text(row, "email")
     if email and normalise_email(email) is None:
         return RowError(number, "invalid_email", f"{email!r} is not an email address", "email")
@@ -225,6 +251,9 @@ def order_messages(rows: Iterable[dict[str, Any]], currency: str) -> Converted:
                 RowError(number, "missing_order_id", "order_id is required", "order_id")
             )
             continue
+        if len(order_id) > MAX_ORDER_ID:
+            out.errors.append(_too_long(number, "order_id", MAX_ORDER_ID))
+            continue
         error, line = _order_line(number, row)
         draft = drafts.get(order_id)
         if error is None and draft is not None:
@@ -246,9 +275,22 @@ def order_messages(rows: Iterable[dict[str, Any]], currency: str) -> Converted:
             )
             draft = drafts[order_id]
         draft.rows.append(number)
+        if draft.total is None and _text(row, "total"):
+            draft.total = money(_text(row, "total"))  # the first row that states it
         if line is not None:
             draft.lines.append(line)
     for order_id, draft in drafts.items():
+        if order_id not in bad_orders and _order_total(draft) >= MAX_TOTAL:
+            out.errors.append(
+                RowError(
+                    draft.first_row,
+                    "invalid_amount",
+                    f"order {order_id} totals {MAX_TOTAL:,.0f} or more",
+                    "total",
+                )
+            )
+            bad_orders.add(order_id)
+            draft.rows.remove(draft.first_row)
         if order_id in bad_orders:
             for number in draft.rows:
                 out.errors.append(
@@ -259,11 +301,17 @@ def order_messages(rows: Iterable[dict[str, Any]], currency: str) -> Converted:
     return out
 
 
+def _too_long(number: int, field: str, limit: int) -> RowError:
+    return RowError(number, "too_long", f"{field} is longer than {limit} characters", field)
+
+
 def _order_line(number: int, row: dict[str, Any]) -> tuple[RowError | None, dict[str, Any] | None]:
     if not _text(row, "customer_external_id"):
         return RowError(
             number, "missing_customer", "customer_external_id is required", "customer_external_id"
         ), None
+    if len(_text(row, "customer_external_id")) > MAX_USER_ID:
+        return _too_long(number, "customer_external_id", MAX_USER_ID), None
     if parse_when(_text(row, "placed_at")) is None:
         return RowError(
             number,
@@ -276,6 +324,11 @@ def _order_line(number: int, row: dict[str, Any]) -> tuple[RowError | None, dict
         return RowError(
             number, "invalid_amount", f"total {total!r} is not an amount >= 0", "total"
         ), None
+    currency = _text(row, "currency")
+    if currency and not (len(currency) == 3 and currency.isascii() and currency.isalpha()):
+        return RowError(
+            number, "invalid_currency", f"currency {currency!r} is not a 3-letter code", "currency"
+        ), None
     sku = _text(row, "sku")
     if not sku:
         return None, None  # an order row without line items
@@ -283,9 +336,12 @@ def _order_line(number: int, row: dict[str, Any]) -> tuple[RowError | None, dict
         quantity = int(_text(row, "quantity") or "1")
     except ValueError:
         quantity = -1
-    if quantity <= 0:
+    if not 0 < quantity <= MAX_QUANTITY:
         return RowError(
-            number, "invalid_quantity", "quantity must be a whole number > 0", "quantity"
+            number,
+            "invalid_quantity",
+            f"quantity must be a whole number from 1 to {MAX_QUANTITY}",
+            "quantity",
         ), None
     price = money(_text(row, "price") or "0")
     if price is None or price < 0:
@@ -311,13 +367,32 @@ def _consistency_error(number: int, row: dict[str, Any], draft: _OrderDraft) -> 
         return RowError(
             number, "inconsistent_order", f"order {draft.order_id} has two totals", "total"
         )
+    if parse_when(_text(row, "placed_at")) != draft.placed_at:
+        return RowError(
+            number,
+            "inconsistent_order",
+            f"order {draft.order_id} has two dates",
+            "placed_at",
+        )
+    currency = _text(row, "currency").upper()
+    if currency and currency != draft.currency:
+        return RowError(
+            number,
+            "inconsistent_order",
+            f"order {draft.order_id} has two currencies",
+            "currency",
+        )
     return None
 
 
+def _order_total(draft: _OrderDraft) -> Decimal:
+    if draft.total is not None:
+        return draft.total
+    return sum((Decimal(str(li["price"])) * li["quantity"] for li in draft.lines), Decimal(0))
+
+
 def _order_message(draft: _OrderDraft) -> dict[str, Any]:
-    total = draft.total
-    if total is None:
-        total = sum((Decimal(str(li["price"])) * li["quantity"] for li in draft.lines), Decimal(0))
+    total = _order_total(draft)
     properties = {
         "order_id": draft.order_id,
         "total": float(total),
