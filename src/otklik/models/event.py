@@ -14,6 +14,8 @@ from otklik.models.base import Base, BigIntPK
 
 PENDING = 0
 PROCESSED = 1
+UNATTRIBUTED = 2  # no usable identifier: kept in the log, on no profile
+FAILED = 3  # could not be resolved (recorded in rejected_event as resolve_failed)
 
 
 class Event(Base):

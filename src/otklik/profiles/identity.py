@@ -146,7 +146,9 @@ SIMPLE_TYPES = frozenset({"track", "page", "screen", "group"})
 CONTEXT_KEYS = ("traits", "externalIds", "device", "active")
 
 
-def needs_payload(kind: str, name: str | None, payload: dict[str, Any], rich: frozenset[str]) -> bool:
+def needs_payload(
+    kind: str, name: str | None, payload: dict[str, Any], rich: frozenset[str]
+) -> bool:
     """Whether resolving this event needs more than its userId and anonymousId columns.
 
     Most events (page views, product views) need nothing else, and not decoding their

@@ -68,3 +68,8 @@ def mark_events(conn: Connection, marks: list[tuple[int, uuid.UUID | None, int]]
         return
     statement = d.sql("UPDATE event SET profile_id = ?, status = ? WHERE seq = ?")
     executemany(conn, statement, [(d.uuid(pid), status, seq) for seq, pid, status in marks])
+
+
+def mark_failed(conn: Connection, seq: int, status: int) -> None:
+    d = Dialect(conn)
+    conn.exec_driver_sql(d.sql("UPDATE event SET status = ? WHERE seq = ?"), (status, seq))

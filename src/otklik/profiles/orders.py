@@ -28,6 +28,10 @@ class OrderFacts:
     lines: list[OrderLine] = field(default_factory=list)
 
 
+MAX_AMOUNT = Decimal("1e13")
+MAX_QUANTITY = 1_000_000
+
+
 def money(value: Any) -> Decimal | None:
     if value is None or isinstance(value, bool):
         return None
@@ -35,7 +39,8 @@ def money(value: Any) -> Decimal | None:
         amount = Decimal(str(value).strip().replace(",", "."))
     except InvalidOperation:
         return None
-    if not amount.is_finite() or abs(amount) >= Decimal("1e15"):
+    # Far above any real order, far below what Numeric(18, 2) totals can hold.
+    if not amount.is_finite() or abs(amount) >= MAX_AMOUNT:
         return None
     return amount.quantize(CENT)
 
@@ -55,7 +60,7 @@ def order_from_properties(props: dict[str, Any], default_currency: str) -> Order
         if not lines:
             return None
         total = sum((line.price * line.quantity for line in lines), Decimal("0")).quantize(CENT)
-    if total < 0:
+    if total < 0 or total >= MAX_AMOUNT:
         return None
     currency = props.get("currency")
     if not isinstance(currency, str) or len(currency.strip()) != 3:
@@ -75,8 +80,10 @@ def _lines(products: Any) -> list[OrderLine]:
             continue
         try:
             quantity = int(product.get("quantity", 1))
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             quantity = 1
+        if not 0 <= quantity <= MAX_QUANTITY:
+            continue  # not a real line item; the order's stated total still counts
         name = product.get("name")
         lines.append(
             OrderLine(

@@ -25,7 +25,7 @@ from sqlalchemy import Connection
 
 from otklik.kit.ids import uuid7
 from otklik.kit.time import iso
-from otklik.models.event import PROCESSED
+from otklik.models.event import PROCESSED, UNATTRIBUTED
 from otklik.profiles import log_repository
 from otklik.profiles import repository as repo
 from otklik.profiles.identity import (
@@ -42,7 +42,6 @@ from otklik.profiles.identity import (
 from otklik.profiles.orders import ORDER_EVENTS, OrderFacts, order_from_properties
 from otklik.profiles.state import ProfileState
 
-UNATTRIBUTED = 2  # event status: no usable identifier, kept in the log but on no profile
 SYSTEM = "system"  # event type of what Otklik itself records (merges), never from an SDK
 
 

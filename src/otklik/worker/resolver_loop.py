@@ -15,13 +15,16 @@ from collections import defaultdict
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 
 from otklik.config import Settings
-from otklik.ingest.repository import count_pending
+from otklik.ingest.repository import append_rejected, count_pending
 from otklik.kit.db import write_tx
 from otklik.kit.time import utc_now
 from otklik.models import Workspace
+from otklik.models.event import FAILED
 from otklik.profiles import log_repository
 from otklik.profiles import repository as repo
 from otklik.profiles.identity import Junk
@@ -78,10 +81,30 @@ class ResolverLoop:
 
     def run_once(self) -> int:
         """Resolve one batch; returns how many events it took (0 when nothing was pending)."""
+        try:
+            return self._resolve(self.settings.resolver_batch)
+        except Exception:
+            log.exception("resolver batch failed; resolving its events one by one")
+        # One event that cannot be resolved must not stop every workspace behind it.
+        taken = 0
+        for _ in range(self.settings.resolver_batch):
+            try:
+                step = self._resolve(1)
+            except OperationalError:
+                raise  # the store is unreachable or busy: retry later, blame no event
+            except Exception as exc:
+                self._set_aside(exc)
+                step = 1
+            if step == 0:
+                break
+            taken += step
+        return taken
+
+    def _resolve(self, limit: int) -> int:
         with write_tx(self.engine) as conn:
             if not repo.try_resolver_lock(conn):
                 return 0
-            events = log_repository.pending_events(conn, self.settings.resolver_batch)
+            events = log_repository.pending_events(conn, limit)
             by_workspace: dict[uuid.UUID, list[Any]] = defaultdict(list)
             for event in events:
                 by_workspace[event.workspace_id].append(event)
@@ -94,6 +117,28 @@ class ResolverLoop:
         if events:
             self.totals.batches += 1
         return len(events)
+
+    def _set_aside(self, error: Exception) -> None:
+        """Mark the oldest pending event as failed and record why, for the debugger."""
+        with write_tx(self.engine) as conn:
+            events = log_repository.pending_events(conn, 1)
+            if not events:
+                return
+            event = events[0]
+            log.error("event %s could not be resolved and is set aside: %s", event.seq, error)
+            log_repository.mark_failed(conn, event.seq, FAILED)
+            append_rejected(
+                conn,
+                [
+                    {
+                        "workspace_id": event.workspace_id,
+                        "received_at": utc_now(),
+                        "code": "resolve_failed",
+                        "message": f"{type(error).__name__}: {str(error)[:500]}",
+                        "payload": orjson.dumps(event.payload or {}, default=str).decode()[:4096],
+                    }
+                ],
+            )
 
     def drain(self, timeout: float = 60.0) -> int:
         """Resolve until nothing is pending (for the CLI, imports and tests)."""
