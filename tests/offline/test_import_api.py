@@ -365,7 +365,7 @@ def test_order_rows_the_store_cannot_hold_are_rejected_alone(
         (2, "too_long", "customer_external_id"),
         (3, "invalid_date", "placed_at"),
         (4, "invalid_quantity", "quantity"),
-        (5, "invalid_amount", "total"),
+        (5, "invalid_amount", "price"),
         (6, "order_rejected", None),
         (7, "invalid_currency", "currency"),
     ]

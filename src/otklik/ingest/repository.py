@@ -41,7 +41,7 @@ def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
             row["anonymous_id"],
             d.time(row["timestamp"]),
             received(row["received_at"]),
-            d.json(row["payload"]),
+            row.get("payload_json") or d.json(row["payload"]),
             needs_payload(row["type"], row["name"], row["payload"], ORDER_EVENTS),
         )
         for row in rows

@@ -83,7 +83,6 @@ class IngestService:
             max_event_bytes=self.settings.ingest_max_event_bytes,
             max_batch_events=self.settings.ingest_max_batch_events,
             body_bytes=len(data),
-            check_depth=wire.may_nest_deeply(data),
         )
         workspace_id = self._workspace(call.authorization, parsed.write_key)
         if call.route not in wire.BATCH_ROUTES and parsed.rejected:
@@ -149,6 +148,7 @@ def _event_row(workspace_id: uuid.UUID, item: wire.Accepted, received_at: Any) -
         "timestamp": item.timestamp,
         "received_at": received_at,
         "payload": item.payload,
+        "payload_json": item.json,
         "profile_id": None,
         "status": PENDING,
     }

@@ -59,6 +59,8 @@ class Accepted:
     anonymous_id: str | None
     timestamp: datetime
     payload: dict[str, Any]
+    # The payload as stored, serialised once here (it also proves the payload can be stored).
+    json: str = ""
 
 
 @dataclass
@@ -116,11 +118,6 @@ def loads(data: bytes) -> Any:
         raise BadRequest(f"The body is not valid JSON: {exc}", code="invalid_json") from exc
 
 
-def may_nest_deeply(data: bytes) -> bool:
-    """Cheap pre-check: only a body with this many brackets can nest too deep to store."""
-    return data.count(b"[") + data.count(b"{") >= MAX_DEPTH
-
-
 def parse_request(
     route: str,
     body: Any,
@@ -130,12 +127,10 @@ def parse_request(
     max_event_bytes: int,
     max_batch_events: int,
     body_bytes: int,
-    check_depth: bool = True,
 ) -> Parsed:
     """Validate and normalise one request's events.
 
-    `body_bytes` is the size of the decoded (inflated) body; `check_depth` may be False when
-    `may_nest_deeply` says the body cannot hold an event too deeply nested to store.
+    `body_bytes` is the size of the decoded (inflated) body.
     """
     if not isinstance(body, dict):
         raise BadRequest("The body must be a JSON object", code="invalid_body")
@@ -166,6 +161,7 @@ def parse_request(
         forced_type = ROUTE_TYPES[route]
     # Only a body over the per-event cap can contain an event over it: skip measuring otherwise.
     measure = body_bytes > max_event_bytes
+    received_iso = iso(received_at)
     for index, item in enumerate(items):
         try:
             if measure and _encoded_size(item) > max_event_bytes:
@@ -180,20 +176,23 @@ def parse_request(
                 batch_sent_at=sent_at,
                 received_at=received_at,
                 client_ip=client_ip,
+                received_iso=received_iso,
             )
-            if check_depth:
-                _encoded_size(accepted.payload)
             parsed.accepted.append(accepted)
         except ItemError as err:
             parsed.rejected.append(Rejected(index, err.code, err.message, item))
     return parsed
 
 
-def _encoded_size(value: Any) -> int:
+def _encode(value: Any) -> bytes:
     try:
-        return len(orjson.dumps(value))
+        return orjson.dumps(value)
     except orjson.JSONEncodeError as exc:
         raise ItemError("too_deep", f"An event may nest at most {MAX_DEPTH} levels") from exc
+
+
+def _encoded_size(value: Any) -> int:
+    return len(_encode(value))
 
 
 def _object_or_empty(value: Any) -> dict[str, Any]:
@@ -232,6 +231,7 @@ def normalise(
     batch_sent_at: Any,
     received_at: datetime,
     client_ip: str | None,
+    received_iso: str | None = None,
 ) -> Accepted:
     if not isinstance(item, dict):
         raise ItemError("invalid_event", "Each event must be a JSON object")
@@ -292,8 +292,9 @@ def normalise(
     msg["integrations"] = {**shared_integrations, **(msg.get("integrations") or {})}
 
     msg["timestamp"], stamped = _event_time(msg, batch_sent_at, received_at)
-    msg["receivedAt"] = iso(received_at)
-    return Accepted(message_id, kind, name, user_id, anonymous_id, stamped, msg)
+    msg["receivedAt"] = received_iso or iso(received_at)
+    encoded = _encode(msg).decode()
+    return Accepted(message_id, kind, name, user_id, anonymous_id, stamped, msg, encoded)
 
 
 def _event_time(

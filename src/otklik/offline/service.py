@@ -84,6 +84,7 @@ def event_rows(
                 "timestamp": item.timestamp,
                 "received_at": now,
                 "payload": item.payload,
+                "payload_json": item.json,
             }
         )
     return out
