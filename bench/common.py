@@ -49,25 +49,45 @@ def store(backend: str) -> Iterator[str]:
 
 
 @contextlib.contextmanager
-def server(db_url: str, *, env: dict[str, str] | None = None, app: str | None = None) -> Iterator[str]:
-    """`otklik serve` (or another ASGI app) as a real process on a loopback port."""
+def server(
+    db_url: str,
+    *,
+    env: dict[str, str] | None = None,
+    app: str | None = None,
+    split: bool = False,
+) -> Iterator[str]:
+    """A real server process on a loopback port.
+
+    `otklik serve` (embedded: resolver in-process), or with `split` the scale-out pair
+    `otklik api` + `otklik worker`, or another ASGI `app` (for baselines).
+    """
     port = free_port()
     full_env = {**os.environ, "OTKLIK_DATABASE_URL": db_url, **(env or {})}
-    if app is None:
-        cmd = [sys.executable, "-m", "otklik.cli.main", "serve", "--port", str(port)]
+    otklik = [sys.executable, "-m", "otklik.cli.main"]
+    if app is not None:
+        cmds = [
+            [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning"]
+        ]
+    elif split:
+        cmds = [[*otklik, "api", "--port", str(port)], [*otklik, "worker"]]
     else:
-        cmd = [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning"]
-    proc = subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        cmds = [[*otklik, "serve", "--port", str(port)]]
+    procs = [
+        subprocess.Popen(cmd, env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for cmd in cmds
+    ]
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_http(url + ("/health" if app is None else "/"), proc)
+        wait_http(url + ("/health" if app is None else "/"), procs[0])
         yield url
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
