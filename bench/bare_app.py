@@ -24,7 +24,8 @@ def _conn() -> sqlite3.Connection:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute(
-            "CREATE TABLE IF NOT EXISTS event (id INTEGER PRIMARY KEY, message_id TEXT, payload TEXT)"
+            "CREATE TABLE IF NOT EXISTS event"
+            " (id INTEGER PRIMARY KEY, message_id TEXT, payload TEXT)"
         )
         _local.conn = conn
     return conn

@@ -32,7 +32,7 @@ import orjson
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.common import emit, new_slug, percentile, server, store  # noqa: E402
+from bench.common import emit, new_slug, percentile, server, store
 
 BENCH = "ingest"
 

@@ -19,7 +19,7 @@ console = Console()
 @app.command()
 def migrate() -> None:
     """Create or upgrade the database schema."""
-    engine, settings = engine_and_settings()
+    engine, _ = engine_and_settings()
     upgrade(engine)
     console.print(f"[green]Schema is up to date[/] ({engine.url.render_as_string()})")
 

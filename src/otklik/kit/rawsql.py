@@ -8,10 +8,10 @@ UTC text "YYYY-MM-DD HH:MM:SS.ffffff"; PostgreSQL takes native uuid and timestam
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
 import orjson
 from sqlalchemy import Connection
@@ -26,7 +26,7 @@ class Dialect:
         """Write statements with `?` placeholders; this swaps them for the driver's style."""
         return text.replace("?", self.mark) if self.postgres else text
 
-    def uuid(self, value: uuid.UUID | None) -> Any:
+    def uuid(self, value: UUID | None) -> Any:
         if value is None:
             return None
         return value if self.postgres else value.hex
@@ -45,11 +45,11 @@ class Dialect:
     def json_cast(self) -> str:
         return "CAST(? AS jsonb)".replace("?", self.mark) if self.postgres else "?"
 
-    def read_uuid(self) -> Callable[[Any], uuid.UUID | None]:
+    def read_uuid(self) -> Callable[[Any], UUID | None]:
         if self.postgres:
             return lambda v: v
         # Workspace ids repeat on every row of a batch.
-        return memo(lambda v: None if v is None else uuid.UUID(hex=v))
+        return memo(lambda v: None if v is None else UUID(hex=v))
 
     def read_time(self) -> Callable[[Any], datetime]:
         if self.postgres:

@@ -157,7 +157,7 @@ def needs_payload(
     if kind not in SIMPLE_TYPES or (name is not None and name in rich):
         return True
     context = payload.get("context")
-    return bool(context) and any(key in context for key in CONTEXT_KEYS)
+    return isinstance(context, dict) and any(key in context for key in CONTEXT_KEYS)
 
 
 def identifiers_of(payload: dict[str, Any], region: str, junk: Junk) -> list[Ident]:

@@ -25,12 +25,15 @@ from sqlalchemy import (
 from otklik.models import Event, Identity, MergeLog, Order, OrderItem, Profile
 from otklik.models.event import PENDING
 
-P = Profile.__table__
-I = Identity.__table__  # noqa: E741 - the table's conventional short name
-E = Event.__table__
-M = MergeLog.__table__
-O = Order.__table__  # noqa: E741
-OI = OrderItem.__table__
+AnyRow = Row[*tuple[Any, ...]]
+# Typed aliases: SQLAlchemy 2.1 types `Model.__table__` as a FromClause, which has no
+# insert/update/delete for mypy; these are the Table objects themselves.
+P = cast(Table, Profile.__table__)
+I = cast(Table, Identity.__table__)  # noqa: E741 - the table's conventional short name
+E = cast(Table, Event.__table__)
+M = cast(Table, MergeLog.__table__)
+O = cast(Table, Order.__table__)  # noqa: E741
+OI = cast(Table, OrderItem.__table__)
 
 PROFILE_STATE_COLS = (
     P.c.id,
@@ -58,16 +61,6 @@ def try_resolver_lock(conn: Connection) -> bool:
     return bool(conn.execute(text(f"SELECT pg_try_advisory_xact_lock({RESOLVER_LOCK})")).scalar())
 
 
-def pending_events(conn: Connection, limit: int) -> Sequence[Row[Any]]:
-    stmt = (
-        select(E.c.seq, E.c.workspace_id, E.c.type, E.c.name, E.c.timestamp, E.c.payload)
-        .where(E.c.status == PENDING)
-        .order_by(E.c.seq)
-        .limit(limit)
-    )
-    return conn.execute(stmt).all()
-
-
 def identities_for(
     conn: Connection, workspace_id: uuid.UUID, pairs: Iterable[tuple[str, str]]
 ) -> dict[tuple[str, str], uuid.UUID]:
@@ -86,7 +79,7 @@ def identities_for(
     return out
 
 
-def profile_rows(conn: Connection, ids: Iterable[uuid.UUID]) -> list[Row[Any]]:
+def profile_rows(conn: Connection, ids: Iterable[uuid.UUID]) -> list[AnyRow]:
     rows: list[Row[Any]] = []
     for chunk in _chunks(sorted(set(ids)), 500):
         rows.extend(conn.execute(select(*PROFILE_STATE_COLS).where(P.c.id.in_(chunk))))
@@ -95,7 +88,7 @@ def profile_rows(conn: Connection, ids: Iterable[uuid.UUID]) -> list[Row[Any]]:
 
 def identities_of_profiles(
     conn: Connection, ids: Iterable[uuid.UUID], types: Sequence[str] | None = None
-) -> list[Row[Any]]:
+) -> list[AnyRow]:
     rows: list[Row[Any]] = []
     for chunk in _chunks(sorted(set(ids)), 500):
         stmt = select(I.c.id, I.c.type, I.c.value, I.c.profile_id).where(I.c.profile_id.in_(chunk))
@@ -125,13 +118,6 @@ def insert_identities(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(I), rows)
 
 
-def move_identities(conn: Connection, source: uuid.UUID, target: uuid.UUID) -> list[uuid.UUID]:
-    ids = [row[0] for row in conn.execute(select(I.c.id).where(I.c.profile_id == source))]
-    if ids:
-        conn.execute(update(I).where(I.c.profile_id == source).values(profile_id=target))
-    return ids
-
-
 def set_identity_owner(
     conn: Connection, identity_ids: Sequence[uuid.UUID], owner: uuid.UUID
 ) -> None:
@@ -139,25 +125,8 @@ def set_identity_owner(
         conn.execute(update(I).where(I.c.id.in_(chunk)).values(profile_id=owner))
 
 
-def repoint_merged(conn: Connection, source: uuid.UUID, target: uuid.UUID) -> list[uuid.UUID]:
-    ids = [row[0] for row in conn.execute(select(P.c.id).where(P.c.merged_into == source))]
-    if ids:
-        conn.execute(update(P).where(P.c.merged_into == source).values(merged_into=target))
-    return ids
-
-
 def insert_merge_log(conn: Connection, row: dict[str, Any]) -> None:
     conn.execute(insert(M), [row])
-
-
-def mark_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
-    if rows:
-        stmt = (
-            update(E)
-            .where(E.c.seq == bindparam("_seq"))
-            .values(profile_id=bindparam("_profile"), status=bindparam("_status"))
-        )
-        conn.execute(stmt, rows)
 
 
 def insert_events(conn: Connection, rows: list[dict[str, Any]]) -> None:
@@ -171,8 +140,8 @@ def max_event_seq(conn: Connection) -> int:
 
 def orders_by_external(
     conn: Connection, workspace_id: uuid.UUID, external_ids: Iterable[str]
-) -> dict[str, Row[Any]]:
-    out: dict[str, Row[Any]] = {}
+) -> dict[str, AnyRow]:
+    out: dict[str, AnyRow] = {}
     for chunk in _chunks(sorted(set(external_ids)), 500):
         stmt = select(O.c.id, O.c.external_id, O.c.profile_id, O.c.total, O.c.placed_at).where(
             O.c.workspace_id == workspace_id, O.c.external_id.in_(chunk)
@@ -206,13 +175,6 @@ def cluster_ids(conn: Connection, root: uuid.UUID) -> list[uuid.UUID]:
     return [row[0] for row in conn.execute(stmt)]
 
 
-def events_after(conn: Connection, profile_id: uuid.UUID, after_seq: int) -> Sequence[Row[Any]]:
-    stmt = select(E.c.seq, E.c.user_id, E.c.anonymous_id, E.c.payload).where(
-        and_(E.c.profile_id == profile_id, E.c.seq > after_seq)
-    )
-    return conn.execute(stmt).all()
-
-
 def _chunks(values: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for start in range(0, len(values), size):
         yield values[start : start + size]
@@ -224,15 +186,7 @@ def set_merged_into(conn: Connection, owners: dict[uuid.UUID, uuid.UUID]) -> Non
 
 
 # -- The profiles REST API: reads, explicit merges and their undo, GDPR export and erasure --
-# Typed aliases: SQLAlchemy 2.1 types `Model.__table__` as a FromClause, which has no
-# insert/update/delete for mypy; the tables themselves are the same objects as above.
-AnyRow = Row[*tuple[Any, ...]]
-_P = cast(Table, Profile.__table__)
-_I = cast(Table, Identity.__table__)
-_E = cast(Table, Event.__table__)
-_M = cast(Table, MergeLog.__table__)
-_O = cast(Table, Order.__table__)
-_OI = cast(Table, OrderItem.__table__)
+_P, _I, _E, _M, _O, _OI = P, I, E, M, O, OI
 PROFILE_COLS = (*PROFILE_STATE_COLS, P.c.updated_at)
 EVENT_COLS = (
     _E.c.seq,
