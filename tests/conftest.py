@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -103,9 +104,9 @@ class LiveServer:
         return int(self.app.state.resolver.drain(timeout))
 
 
-@pytest.fixture(scope="module")
-def live(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
-    """The real app behind a real uvicorn on a loopback port."""
+@contextmanager
+def serve(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
+    """The real app with the given settings behind a real uvicorn on a loopback port."""
     app = create_app(settings, engine)
     port = free_port()
     config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
@@ -117,9 +118,18 @@ def live(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
         if time.monotonic() > deadline:
             raise RuntimeError("test server did not start")
         time.sleep(0.02)
-    yield LiveServer(f"http://127.0.0.1:{port}", app, engine)
-    server.should_exit = True
-    thread.join(timeout=10)
+    try:
+        yield LiveServer(f"http://127.0.0.1:{port}", app, engine)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def live(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
+    """The real app behind a real uvicorn on a loopback port."""
+    with serve(settings, engine) as server:
+        yield server
 
 
 @dataclass

@@ -3,43 +3,16 @@
 from __future__ import annotations
 
 import base64
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-import uvicorn
 from sqlalchemy import Engine, select
 
-from otklik.app import create_app
-from otklik.config import Settings
 from otklik.models import Event, Identity, Profile, RejectedEvent
-from tests.conftest import LiveServer, free_port
 
 T = TypeVar("T")
-
-
-@contextmanager
-def serve(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
-    """The real app with the given settings behind a real uvicorn on a loopback port."""
-    app = create_app(settings, engine)
-    port = free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{port}", app, engine)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
 
 
 def basic(write_key: str, *, colon: bool = True) -> dict[str, str]:

@@ -16,8 +16,8 @@ import orjson
 import pytest
 
 from otklik.config import Settings
-from tests.conftest import LiveServer
-from tests.ingest.support import basic, events, nothing_stored, rejected, serve, wait_for
+from tests.conftest import LiveServer, serve
+from tests.ingest.support import basic, events, nothing_stored, rejected, wait_for
 
 MAX_BATCH_BYTES = 200_000  # small, so oversize bodies are cheap to build
 EVENT_CAP = 32 * 1024

@@ -11,8 +11,8 @@ import httpx
 import pytest
 
 from otklik.config import Settings
-from tests.conftest import LiveServer
-from tests.ingest.support import basic, by_message_id, events, nothing_stored, serve
+from tests.conftest import LiveServer, serve
+from tests.ingest.support import basic, by_message_id, events, nothing_stored
 
 MAX_QUEUED = 10
 

@@ -4,21 +4,15 @@ from __future__ import annotations
 
 import csv
 import io
-import threading
-import time
 import uuid
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import httpx
-import uvicorn
 from sqlalchemy import Engine, func, select
 
-from otklik.app import create_app
-from otklik.config import Settings
 from otklik.models import Event
-from tests.conftest import LiveServer, Tenant, free_port
+from tests.conftest import Tenant
 
 CUSTOMER_HEADER = ("external_id", "email", "phone", "first_name", "birthday", "city")
 ORDER_HEADER = (
@@ -104,25 +98,3 @@ def error_of(r: httpx.Response, status: int, code: str) -> None:
     body = r.json()
     assert body["code"] == code, body
     assert isinstance(body["message"], str) and body["message"]
-
-
-@contextmanager
-def serve(settings: Settings, engine: Engine) -> Iterator[LiveServer]:
-    """The real app with other settings behind a real uvicorn, like conftest's `live`."""
-    app = create_app(settings, engine)
-    config = uvicorn.Config(
-        app, host="127.0.0.1", port=free_port(), log_level="warning", lifespan="on"
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline:
-            raise RuntimeError("test server did not start")
-        time.sleep(0.02)
-    try:
-        yield LiveServer(f"http://127.0.0.1:{config.port}", app, engine)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)

@@ -20,7 +20,7 @@ import pytest
 from sqlalchemy import Engine
 
 from otklik.config import Settings
-from tests.conftest import LiveServer, Tenant, make_tenant
+from tests.conftest import LiveServer, Tenant, make_tenant, serve
 from tests.offline.support import (
     CUSTOMER_HEADER,
     ORDER_HEADER,
@@ -30,7 +30,6 @@ from tests.offline.support import (
     event_count,
     imported,
     rejections,
-    serve,
     upload,
 )
 from tests.profiles.support import get, lookup

@@ -22,7 +22,6 @@ from otklik.kit.errors import (
     Unauthorized,
 )
 from otklik.kit.time import utc_now
-from otklik.models.event import PENDING
 from otklik.workspaces.auth import Authenticator, credentials_from_header
 
 MAX_REJECTED_PAYLOAD = 4096
@@ -89,7 +88,7 @@ class IngestService:
             err = parsed.rejected[0]
             self._record_only(workspace_id, parsed, received_at)
             raise BadRequest(err.message, code=err.code)
-        events = [_event_row(workspace_id, item, received_at) for item in parsed.accepted]
+        events = [item.row(workspace_id, received_at) for item in parsed.accepted]
         rejected = [_rejected_row(workspace_id, r, received_at) for r in parsed.rejected]
         try:
             await self.writer.write(events, rejected)
@@ -135,23 +134,6 @@ class IngestService:
         # The debugger record is best-effort; the caller still gets the error.
         with contextlib.suppress(Overloaded):
             self.writer.enqueue_nowait([], rows)
-
-
-def _event_row(workspace_id: uuid.UUID, item: wire.Accepted, received_at: Any) -> dict[str, Any]:
-    return {
-        "workspace_id": workspace_id,
-        "message_id": item.message_id,
-        "type": item.type,
-        "name": item.name,
-        "user_id": item.user_id,
-        "anonymous_id": item.anonymous_id,
-        "timestamp": item.timestamp,
-        "received_at": received_at,
-        "payload": item.payload,
-        "payload_json": item.json,
-        "profile_id": None,
-        "status": PENDING,
-    }
 
 
 def _rejected_row(workspace_id: uuid.UUID, item: wire.Rejected, received_at: Any) -> dict[str, Any]:

@@ -62,6 +62,21 @@ class Accepted:
     # The payload as stored, serialised once here (it also proves the payload can be stored).
     json: str = ""
 
+    def row(self, workspace_id: uuid.UUID, received_at: datetime) -> dict[str, Any]:
+        """This event as a row for the log (see ingest.repository.append_events)."""
+        return {
+            "workspace_id": workspace_id,
+            "message_id": self.message_id,
+            "type": self.type,
+            "name": self.name,
+            "user_id": self.user_id,
+            "anonymous_id": self.anonymous_id,
+            "timestamp": self.timestamp,
+            "received_at": received_at,
+            "payload": self.payload,
+            "payload_json": self.json,
+        }
+
 
 @dataclass
 class Rejected:

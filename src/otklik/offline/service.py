@@ -73,20 +73,7 @@ def event_rows(
             received_at=now,
             client_ip=None,
         )
-        out.append(
-            {
-                "workspace_id": workspace_id,
-                "message_id": item.message_id,
-                "type": item.type,
-                "name": item.name,
-                "user_id": item.user_id,
-                "anonymous_id": item.anonymous_id,
-                "timestamp": item.timestamp,
-                "received_at": now,
-                "payload": item.payload,
-                "payload_json": item.json,
-            }
-        )
+        out.append(item.row(workspace_id, now))
     return out
 
 
