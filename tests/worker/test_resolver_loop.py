@@ -17,14 +17,14 @@ from tests.conftest import LiveServer, Tenant
 def test_an_event_that_cannot_be_resolved_is_set_aside_and_the_rest_resolve(
     live: LiveServer, http: httpx.Client, tenant: Tenant, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = resolver_loop.resolve_batch
+    real = resolver_loop.prepare_batch
 
     def poisoned(conn: Any, workspace_id: Any, events: Any, *args: Any) -> Any:
         if any((e.payload or {}).get("messageId") == "poison" for e in events):
             raise ValueError("this event breaks the resolver")
         return real(conn, workspace_id, events, *args)
 
-    monkeypatch.setattr(resolver_loop, "resolve_batch", poisoned)
+    monkeypatch.setattr(resolver_loop, "prepare_batch", poisoned)
     batch = [
         {"type": "identify", "userId": f"u{i}", "traits": {"n": i}, "messageId": f"ok-{i}"}
         for i in range(5)

@@ -3,7 +3,7 @@
 from otklik.models.base import Base
 from otklik.models.event import Event, RejectedEvent
 from otklik.models.order import Order, OrderItem
-from otklik.models.profile import Identity, MergeLog, Profile
+from otklik.models.profile import Identity, MergeLog, Profile, ResolverState
 from otklik.models.workspace import ApiKey, Workspace
 
 __all__ = [
@@ -16,5 +16,6 @@ __all__ = [
     "OrderItem",
     "Profile",
     "RejectedEvent",
+    "ResolverState",
     "Workspace",
 ]

@@ -76,3 +76,16 @@ class MergeLog(Base):
     event_seq_at_merge: Mapped[int] = mapped_column(BigInteger, default=0)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
     undone_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ResolverState(Base):
+    """One row: a version every writer of profiles and identities bumps.
+
+    The resolver prepares a batch from reads taken without the write lock, then writes it
+    only if the version is still the one it read; otherwise it redoes the batch under the lock.
+    """
+
+    __tablename__ = "resolver_state"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -22,7 +22,7 @@ from sqlalchemy import (
     update,
 )
 
-from otklik.models import Event, Identity, MergeLog, Order, OrderItem, Profile
+from otklik.models import Event, Identity, MergeLog, Order, OrderItem, Profile, ResolverState
 from otklik.models.event import PENDING
 
 AnyRow = Row[*tuple[Any, ...]]
@@ -34,6 +34,7 @@ E = cast(Table, Event.__table__)
 M = cast(Table, MergeLog.__table__)
 O = cast(Table, Order.__table__)  # noqa: E741
 OI = cast(Table, OrderItem.__table__)
+RS = cast(Table, ResolverState.__table__)
 
 PROFILE_STATE_COLS = (
     P.c.id,
@@ -52,6 +53,17 @@ PROFILE_STATE_COLS = (
     P.c.last_order_at,
 )
 RESOLVER_LOCK = 7_310_001
+
+
+def profiles_version(conn: Connection) -> int:
+    """A counter every writer of profiles and identities bumps (see resolver_loop)."""
+    row = conn.execute(select(RS.c.version).where(RS.c.id == 1)).first()
+    return 0 if row is None else int(row[0])
+
+
+def bump_profiles_version(conn: Connection) -> None:
+    if not conn.execute(update(RS).where(RS.c.id == 1).values(version=RS.c.version + 1)).rowcount:
+        conn.execute(insert(RS).values(id=1, version=1))
 
 
 def try_resolver_lock(conn: Connection) -> bool:
@@ -215,9 +227,11 @@ ORDER_COLS = (
 
 def resolver_lock(conn: Connection) -> None:
     """Wait for the resolver's lock: an API write to profiles must not interleave with a batch
-    (the resolver writes whole profile rows it read earlier, so it would undo the change)."""
+    (the resolver writes whole profile rows it read earlier, so it would undo the change).
+    The version bump tells a resolver that prepared a batch from older reads to redo it."""
     if conn.dialect.name == "postgresql":
         conn.execute(text(f"SELECT pg_advisory_xact_lock({RESOLVER_LOCK})"))
+    bump_profiles_version(conn)
 
 
 def get_profile(conn: Connection, workspace_id: uuid.UUID, profile_id: uuid.UUID) -> AnyRow | None:

@@ -475,6 +475,19 @@ def resolve_batch(
     now: datetime,
 ) -> BatchStats:
     """Resolve one workspace's pending events (in log order) and write the outcome."""
+    resolver = prepare_batch(conn, workspace_id, events, config, now)
+    resolver.flush()
+    return resolver.stats
+
+
+def prepare_batch(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    events: Sequence[Any],
+    config: ResolverConfig,
+    now: datetime,
+) -> BatchResolver:
+    """Decide everything about a batch from reads alone; `flush()` then writes it."""
     resolver = BatchResolver(conn, workspace_id, config, now)
     parsed = [(event, *event_identifiers(event, config)) for event in events]
     wanted = [i for _, idents, cands in parsed for i in (*idents, *cands)]
@@ -499,8 +512,7 @@ def resolve_batch(
             continue
         resolver.apply(resolver.root(target), event, event.payload)
         resolver.pending.marks.append((event.seq, resolver.root(target), PROCESSED))
-    resolver.flush()
-    return resolver.stats
+    return resolver
 
 
 def _apply_alias(

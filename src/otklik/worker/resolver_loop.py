@@ -16,19 +16,20 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Engine, select
+from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 
 from otklik.config import Settings
 from otklik.ingest.repository import append_rejected, count_pending
-from otklik.kit.db import write_tx
+from otklik.kit.db import read_tx, write_tx
 from otklik.kit.time import utc_now
 from otklik.models import Workspace
 from otklik.models.event import FAILED
 from otklik.profiles import log_repository
 from otklik.profiles import repository as repo
 from otklik.profiles.identity import Junk
-from otklik.profiles.resolver import BatchStats, ResolverConfig, resolve_batch
+from otklik.profiles.log_repository import PendingEvent
+from otklik.profiles.resolver import BatchStats, ResolverConfig, prepare_batch
 
 log = logging.getLogger(__name__)
 
@@ -40,12 +41,20 @@ class Totals:
     merges: int = 0
     orders: int = 0
     batches: int = 0
+    redone: int = 0  # batches prepared from reads that a concurrent write made stale
 
     def add(self, stats: BatchStats) -> None:
         self.events += stats.events
         self.profiles_created += stats.profiles_created
         self.merges += stats.merges
         self.orders += stats.orders
+
+
+def _by_workspace(events: list[Any]) -> dict[uuid.UUID, list[Any]]:
+    groups: dict[uuid.UUID, list[Any]] = defaultdict(list)
+    for event in events:
+        groups[event.workspace_id].append(event)
+    return groups
 
 
 class ResolverLoop:
@@ -88,57 +97,89 @@ class ResolverLoop:
         # One event that cannot be resolved must not stop every workspace behind it.
         taken = 0
         for _ in range(self.settings.resolver_batch):
-            try:
-                step = self._resolve(1)
-            except OperationalError:
-                raise  # the store is unreachable or busy: retry later, blame no event
-            except Exception as exc:
-                self._set_aside(exc)
-                step = 1
+            step = self._resolve_alone()
             if step == 0:
                 break
             taken += step
         return taken
 
     def _resolve(self, limit: int) -> int:
+        """Prepare a batch from reads alone, then write it under the lock if still current.
+
+        Holding the write lock only for the writes lets ingest commit while a batch is being
+        worked out. Every writer of profiles bumps a version; if it moved since the reads,
+        the batch is redone under the lock (the old, always-correct path).
+        """
+        now = utc_now()
+        with read_tx(self.engine) as conn:
+            version = repo.profiles_version(conn)
+            events = log_repository.pending_events(conn, limit)
+            if not events:
+                return 0
+            prepared = [
+                prepare_batch(conn, workspace_id, group, self.config_for(conn, workspace_id), now)
+                for workspace_id, group in _by_workspace(events).items()
+            ]
         with write_tx(self.engine) as conn:
             if not repo.try_resolver_lock(conn):
                 return 0
-            events = log_repository.pending_events(conn, limit)
-            by_workspace: dict[uuid.UUID, list[Any]] = defaultdict(list)
-            for event in events:
-                by_workspace[event.workspace_id].append(event)
-            now = utc_now()
-            for workspace_id, group in by_workspace.items():
-                stats = resolve_batch(
-                    conn, workspace_id, group, self.config_for(conn, workspace_id), now
-                )
-                self.totals.add(stats)
+            if repo.profiles_version(conn) != version:
+                self.totals.redone += 1
+                events = log_repository.pending_events(conn, limit)
+                prepared = [
+                    prepare_batch(conn, ws, group, self.config_for(conn, ws), now)
+                    for ws, group in _by_workspace(events).items()
+                ]
+            for batch in prepared:
+                batch.conn = conn
+                batch.flush()
+                self.totals.add(batch.stats)
+            repo.bump_profiles_version(conn)
         if events:
             self.totals.batches += 1
         return len(events)
 
-    def _set_aside(self, error: Exception) -> None:
-        """Mark the oldest pending event as failed and record why, for the debugger."""
+    def _resolve_alone(self) -> int:
+        """Resolve the oldest pending event by itself, or set it aside if it cannot be.
+
+        All under the lock, so the event blamed is exactly the one that failed.
+        """
         with write_tx(self.engine) as conn:
+            if not repo.try_resolver_lock(conn):
+                return 0
             events = log_repository.pending_events(conn, 1)
             if not events:
-                return
+                return 0
             event = events[0]
-            log.error("event %s could not be resolved and is set aside: %s", event.seq, error)
-            log_repository.mark_failed(conn, event.seq, FAILED)
-            append_rejected(
-                conn,
-                [
-                    {
-                        "workspace_id": event.workspace_id,
-                        "received_at": utc_now(),
-                        "code": "resolve_failed",
-                        "message": f"{type(error).__name__}: {str(error)[:500]}",
-                        "payload": orjson.dumps(event.payload or {}, default=str).decode()[:4096],
-                    }
-                ],
-            )
+            try:
+                with conn.begin_nested():
+                    config = self.config_for(conn, event.workspace_id)
+                    batch = prepare_batch(conn, event.workspace_id, events, config, utc_now())
+                    batch.flush()
+                    repo.bump_profiles_version(conn)
+                self.totals.add(batch.stats)
+            except OperationalError:
+                raise  # the store is unreachable or busy: retry later, blame no event
+            except Exception as exc:
+                self._set_aside(conn, event, exc)
+        return 1
+
+    def _set_aside(self, conn: Connection, event: PendingEvent, error: Exception) -> None:
+        """Mark the event as failed and record why, for the debugger."""
+        log.error("event %s could not be resolved and is set aside: %s", event.seq, error)
+        log_repository.mark_failed(conn, event.seq, FAILED)
+        append_rejected(
+            conn,
+            [
+                {
+                    "workspace_id": event.workspace_id,
+                    "received_at": utc_now(),
+                    "code": "resolve_failed",
+                    "message": f"{type(error).__name__}: {str(error)[:500]}",
+                    "payload": orjson.dumps(event.payload or {}, default=str).decode()[:4096],
+                }
+            ],
+        )
 
     def drain(self, timeout: float = 60.0) -> int:
         """Resolve until nothing is pending (for the CLI, imports and tests)."""
