@@ -9,7 +9,9 @@ file lock back and forth through it lost most of their time asleep.
 
 from __future__ import annotations
 
+import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -20,6 +22,8 @@ import orjson
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
+
+BUSY_TIMEOUT_MS = 30_000
 
 
 def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> Engine:
@@ -63,7 +67,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA cache_size=-65536")
         cur.execute("PRAGMA temp_store=MEMORY")
         # Fewer, larger checkpoints: index pages rewritten by many commits are copied once.
@@ -72,8 +76,36 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        mode = "IMMEDIATE" if conn.get_execution_options().get("write") else "DEFERRED"
-        conn.exec_driver_sql(f"BEGIN {mode}")
+        if conn.get_execution_options().get("write"):
+            _begin_immediate(conn.connection.driver_connection)
+        else:
+            conn.exec_driver_sql("BEGIN DEFERRED")
+
+
+def _begin_immediate(dbapi_conn: Any, timeout: float = 30.0) -> None:
+    """BEGIN IMMEDIATE, polling every millisecond while another process holds the lock.
+
+    SQLite's own busy handler backs off to 100 ms sleeps, so a writer in another process
+    (`otklik worker` beside `otklik api`, an import) would often wait long after the lock
+    was free; within one process `writer_turn` already queues writers without sleeping.
+    """
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=0")
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                cur.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) and "busy" not in str(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.001)
+    finally:
+        cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cur.close()
 
 
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, threading.RLock] = weakref.WeakKeyDictionary()
