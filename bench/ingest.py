@@ -12,7 +12,8 @@ For each it reports
   2. resolution: events/s turned into profiles, counted until nothing is pending;
   3. half load: paced at half the peak, p50/p99 acknowledgement latency;
   4. exactly-once: every accepted messageId stored once (re-sends included), none pending.
-Last, the baseline: a bare FastAPI app that only parses and batch-inserts into SQLite, under
+Then the resolver alone draining a stored backlog (its catch-up rate). Last, the baseline:
+a bare FastAPI app that only parses and batch-inserts into SQLite, under
 the same load generator, and our peak's ratio to it.
 """
 
@@ -221,6 +222,44 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
         return rate
 
 
+def run_catch_up(backend: str, args: argparse.Namespace) -> None:
+    """The resolver alone on a stored backlog: how fast it catches up after an outage."""
+    from otklik.config import Settings
+    from otklik.demo.generator import DemoConfig, generate_events
+    from otklik.kit.db import make_engine, session_scope
+    from otklik.kit.migrate import upgrade
+    from otklik.kit.runtime import tune_gc
+    from otklik.kit.time import utc_now
+    from otklik.offline.service import event_rows
+    from otklik.offline.service import store as append
+    from otklik.worker.resolver_loop import ResolverLoop
+    from otklik.workspaces.service import create_workspace
+
+    tune_gc()
+    with store(backend) as url:
+        engine = make_engine(url)
+        upgrade(engine)
+        with session_scope(engine) as session:
+            ws, _, _ = create_workspace(session, name="bench", slug=new_slug())
+        messages = list(generate_events(DemoConfig(customers=args.customers, seed=1)))
+        append(engine, event_rows(ws.id, messages, utc_now()))
+        loop = ResolverLoop(engine, Settings(database_url=url))
+        started = time.perf_counter()
+        done = loop.drain(timeout=900)
+        took = time.perf_counter() - started
+        emit(
+            BENCH,
+            "resolver_catch_up_events_per_s",
+            done / took,
+            "events/s",
+            backend=backend,
+            events=done,
+            profiles=loop.totals.profiles_created,
+            merges=loop.totals.merges,
+        )
+        engine.dispose()
+
+
 def run_baseline(args: argparse.Namespace) -> float:
     """A bare FastAPI + SQLite batch insert: the ceiling for this machine and load generator."""
     with store("sqlite") as url:
@@ -257,6 +296,8 @@ def main() -> None:
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
     modes = ["embedded", "split"] if args.mode == "both" else [args.mode]
     ours = {(b, m): run(b, m, args) for b in backends for m in modes}
+    for backend in backends:
+        run_catch_up(backend, args)
     if not args.no_baseline:
         base = run_baseline(args)
         for (backend, mode), rate in ours.items():
