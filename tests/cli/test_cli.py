@@ -285,3 +285,15 @@ def test_export_from_a_database_never_migrated_is_exit_2_not_a_traceback(
 
     assert "No workspace 'shop'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_taken_or_malformed_slug_is_exit_2_with_its_code(cli: Cli) -> None:
+    slug = f"dup-{uuid.uuid4().hex[:6]}"
+    cli("workspace", "create", slug)
+
+    taken = cli("workspace", "create", slug, check=2)
+    malformed = cli("workspace", "create", "Not A Slug", check=2)
+
+    assert "workspace_exists" in taken.stdout + taken.stderr
+    assert "invalid_slug" in malformed.stdout + malformed.stderr
+    assert "Traceback" not in taken.stderr + malformed.stderr

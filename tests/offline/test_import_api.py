@@ -539,3 +539,27 @@ def test_a_file_over_the_limit_is_400_and_stores_nothing(small: LiveServer, tena
         error_of(upload(client, tenant, "customers", body), 400, "payload_too_large")
         assert event_count(small.engine, tenant.id) == 0
         assert counts(imported(client, tenant, "customers", fits)) == (5, 5, 5, 0, 0)
+
+
+def test_day_first_dates_from_russian_exports_are_read(
+    live: LiveServer, http: httpx.Client, tenant: Tenant
+) -> None:
+    customers = csv_file(
+        CUSTOMER_HEADER,
+        [
+            ("d-1", "", "", "Пётр", "15.03.1990", "Казань"),
+            ("d-2", "", "", "Анна", "31.02.1990", "Казань"),
+        ],
+    )
+    orders = csv_file(
+        ORDER_HEADER, [("d-o1", "d-1", "01.03.2026 10:30", "150", "RUB", "A", "", "1", "150")]
+    )
+
+    assert rejections(imported(http, tenant, "customers", customers)) == [
+        (2, "invalid_date", "birthday")
+    ]
+    assert rejections(imported(http, tenant, "orders", orders)) == []
+    live.drain()
+    petr = profile(http, tenant, "d-1")
+    assert petr["traits"]["birthday"] == "1990-03-15"
+    assert petr["aggregates"]["last_order_at"] == "2026-03-01T10:30:00Z"

@@ -145,6 +145,10 @@ def export_command(
             for page in pages:
                 handle.write(b"".join(orjson.dumps(item) + b"\n" for item in page))
                 bar.advance(task, len(page))
+    except BrokenPipeError:
+        # `otklik export events | head`: the reader has all it wanted; that is not an error.
+        sys.stderr.close()
+        raise typer.Exit(0) from None
     finally:
         if out:
             handle.close()

@@ -7,6 +7,7 @@ from rich.console import Console
 
 from otklik.cli.context import engine_and_settings
 from otklik.kit.db import session_scope
+from otklik.kit.errors import AppError
 from otklik.kit.migrate import upgrade
 from otklik.workspaces import service as workspaces
 
@@ -88,15 +89,19 @@ def workspace_create(
     """Create a workspace and print its first write key and secret key (shown once)."""
     engine, _ = engine_and_settings()
     upgrade(engine)
-    with session_scope(engine) as session:
-        ws, write, secret = workspaces.create_workspace(
-            session,
-            name=name or slug,
-            slug=slug,
-            timezone=timezone,
-            default_region=region,
-            currency=currency,
-        )
+    try:
+        with session_scope(engine) as session:
+            ws, write, secret = workspaces.create_workspace(
+                session,
+                name=name or slug,
+                slug=slug,
+                timezone=timezone,
+                default_region=region,
+                currency=currency,
+            )
+    except AppError as exc:
+        console.print(f"[red]{exc.code}[/]: {exc.message}")
+        raise typer.Exit(2) from exc
     console.print(f"workspace [bold]{ws.slug}[/] {ws.id}")
     console.print(f"write key  (SDKs):     {write.token}")
     console.print(f"secret key (REST API): {secret.token}")

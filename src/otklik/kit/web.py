@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
@@ -36,6 +36,11 @@ def db_session(request: Request) -> Iterator[Session]:
     """One session per request; committed after the endpoint returns, never by a service."""
     with session_scope(request.app.state.engine, write=request.method != "GET") as session:
         yield session
+
+
+# Every endpoint takes its session through this: scope="function" commits before the response
+# is sent, so a client never hears "done" about a change that is not committed (or then fails).
+DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
 def install_error_handlers(app: FastAPI) -> None:

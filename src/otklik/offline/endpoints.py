@@ -6,7 +6,7 @@ import asyncio
 import uuid
 from typing import Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import Engine
 
 from otklik.kit.db import session_scope
@@ -16,7 +16,7 @@ from otklik.models import Workspace
 from otklik.offline.schemas import ImportReportOut
 from otklik.offline.service import run_import
 from otklik.workspaces import service as workspaces
-from otklik.workspaces.auth import require_secret_key
+from otklik.workspaces.auth import WorkspaceId
 
 router = APIRouter(prefix="/api/v1", tags=["imports"])
 
@@ -44,10 +44,10 @@ CONTENT_TYPES = {
     },
 )
 async def import_file(
+    workspace_id: WorkspaceId,
     kind: str,
     request: Request,
     format: str | None = Query(None, description="csv, json or jsonl; default from Content-Type"),
-    workspace_id: uuid.UUID = Depends(require_secret_key),
 ) -> dict[str, Any]:
     """Import customers (one row each) or orders (one row per line item), idempotently."""
     settings = request.app.state.settings

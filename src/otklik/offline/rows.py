@@ -41,7 +41,27 @@ CUSTOMER_TRAITS = {
     "loyalty_card": "loyalty_card",
     "created_at": "createdAt",
 }
-DATE_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+# ISO first; then day-first dates as Russian 1C and POS exports write them (31.12.2026).
+DATE_FORMATS = (
+    "%Y-%m-%d %H:%M:%S",
+    "%Y-%m-%d %H:%M",
+    "%Y-%m-%d",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+)
+
+
+def parse_day(value: str) -> date | None:
+    """A calendar date, ISO `YYYY-MM-DD` or day-first `DD.MM.YYYY`."""
+    for fmt in ("%Y-%m-%d", "%d.%m.%Y"):
+        try:
+            return datetime.strptime(value, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
 # What the event log and order tables can hold: longer ids are rejected, never truncated (two
 # long order ids cut to one prefix would become one order).
 MAX_USER_ID = 256  # a userId, as on the live ingest path
@@ -185,6 +205,8 @@ def customer_messages(rows: Iterable[dict[str, Any]], region: str, now: datetime
             if key in ("external_id", "__invalid__") or value in (None, ""):
                 continue
             traits[CUSTOMER_TRAITS.get(key, key)] = value
+        if "birthday" in traits:  # stored as ISO whichever way the file wrote it
+            traits["birthday"] = parse_day(_text(row, "birthday")).isoformat()  # type: ignore[union-attr]
         message = {
             "type": "identify",
             "userId": external_id,
@@ -213,13 +235,8 @@ def _customer_error(number: int, row: dict[str, Any], region: str) -> RowError |
     if phone and normalise_phone(phone, region) is None:
         return RowError(number, "invalid_phone", f"{phone!r} is not a phone number", "phone")
     birthday = _text(row, "birthday")
-    if birthday:
-        try:
-            date.fromisoformat(birthday)
-        except ValueError:
-            return RowError(
-                number, "invalid_date", f"birthday {birthday!r} is not YYYY-MM-DD", "birthday"
-            )
+    if birthday and parse_day(birthday) is None:
+        return RowError(number, "invalid_date", f"birthday {birthday!r} is not a date", "birthday")
     return None
 
 

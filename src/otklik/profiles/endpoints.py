@@ -9,10 +9,9 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Depends, Query, Request, Response
-from sqlalchemy.orm import Session
 
 from otklik.kit.time import utc_now
-from otklik.kit.web import db_session
+from otklik.kit.web import DbSession
 from otklik.profiles import duplicates, gdpr, merge, service
 from otklik.profiles.schemas import (
     DuplicateGroup,
@@ -28,18 +27,16 @@ from otklik.profiles.schemas import (
     TraitsPatch,
 )
 from otklik.profiles.service import Scope
-from otklik.workspaces.auth import require_secret_key
+from otklik.workspaces.auth import WorkspaceId
 
 router = APIRouter(prefix="/api/v1", tags=["profiles"])
 Limit = Query(50, ge=1, le=500)
 
 
 def scope(
+    workspace_id: WorkspaceId,
+    session: DbSession,
     request: Request,
-    workspace_id: uuid.UUID = Depends(require_secret_key),
-    # "function": commit before the response goes out. The default ("request") commits after
-    # it is sent, so a client could see 201 for a merge that then failed or is not yet visible.
-    session: Session = Depends(db_session, scope="function"),
 ) -> Scope:
     conn = session.connection()
     return Scope(conn, workspace_id, request.app.state.resolver.config_for(conn, workspace_id))

@@ -5,8 +5,9 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from typing import Annotated
 
-from fastapi import Request
+from fastapi import Depends, Request
 from sqlalchemy import Engine
 
 from otklik.kit.db import read_tx
@@ -69,3 +70,8 @@ def require_secret_key(request: Request) -> uuid.UUID:
             code="secret_key_required",
         )
     return owner.workspace_id
+
+
+# The calling workspace, from a live secret key. Put it first among an endpoint's parameters:
+# dependencies resolve in order, and nothing (no session, no lock) should precede auth.
+WorkspaceId = Annotated[uuid.UUID, Depends(require_secret_key)]

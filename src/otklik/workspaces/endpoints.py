@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from sqlalchemy import event
-from sqlalchemy.orm import Session
 
-from otklik.kit.web import db_session
+from otklik.kit.web import DbSession
 from otklik.workspaces import service
-from otklik.workspaces.auth import require_secret_key
+from otklik.workspaces.auth import WorkspaceId
 from otklik.workspaces.schemas import IssuedKeyOut, KeyIn, KeyOut, WorkspaceOut
 
 router = APIRouter(prefix="/api/v1", tags=["workspace"])
@@ -22,25 +21,25 @@ router = APIRouter(prefix="/api/v1", tags=["workspace"])
 
 @router.get("/workspace", response_model=WorkspaceOut)
 def get_workspace(
-    workspace_id: uuid.UUID = Depends(require_secret_key),
-    session: Session = Depends(db_session, scope="function"),
+    workspace_id: WorkspaceId,
+    session: DbSession,
 ) -> WorkspaceOut:
     return WorkspaceOut.model_validate(service.get_workspace(session, workspace_id))
 
 
 @router.get("/keys", response_model=list[KeyOut])
 def list_keys(
-    workspace_id: uuid.UUID = Depends(require_secret_key),
-    session: Session = Depends(db_session, scope="function"),
+    workspace_id: WorkspaceId,
+    session: DbSession,
 ) -> list[KeyOut]:
     return [KeyOut.model_validate(k) for k in service.list_keys(session, workspace_id)]
 
 
 @router.post("/keys", response_model=IssuedKeyOut, status_code=201)
 def create_key(
+    workspace_id: WorkspaceId,
+    session: DbSession,
     body: KeyIn,
-    workspace_id: uuid.UUID = Depends(require_secret_key),
-    session: Session = Depends(db_session, scope="function"),
 ) -> IssuedKeyOut:
     issued = service.issue_key(session, workspace_id, body.kind, name=body.name)
     return IssuedKeyOut(**KeyOut.model_validate(issued.key).model_dump(), token=issued.token)
@@ -48,10 +47,10 @@ def create_key(
 
 @router.delete("/keys/{key_id}", status_code=204)
 def revoke_key(
+    workspace_id: WorkspaceId,
+    session: DbSession,
     key_id: uuid.UUID,
     request: Request,
-    workspace_id: uuid.UUID = Depends(require_secret_key),
-    session: Session = Depends(db_session, scope="function"),
 ) -> Response:
     service.revoke_key(session, workspace_id, key_id)
     cache = request.app.state.authenticator.cache
