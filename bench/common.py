@@ -55,6 +55,7 @@ def server(
     env: dict[str, str] | None = None,
     app: str | None = None,
     split: bool = False,
+    api_processes: int = 1,
 ) -> Iterator[str]:
     """A real server process on a loopback port.
 
@@ -69,7 +70,8 @@ def server(
             [sys.executable, "-m", "uvicorn", app, "--port", str(port), "--log-level", "warning"]
         ]
     elif split:
-        cmds = [[*otklik, "api", "--port", str(port)], [*otklik, "worker"]]
+        api = [*otklik, "api", "--port", str(port), "--processes", str(api_processes)]
+        cmds = [api, [*otklik, "worker"]]
     else:
         cmds = [[*otklik, "serve", "--port", str(port)]]
     procs = [

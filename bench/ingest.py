@@ -145,7 +145,10 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
             "clients": args.threads,
         }
         env = {"OTKLIK_SQLITE_SYNCHRONOUS": args.synchronous}
-        with server(url, env=env, split=mode == "split") as base:
+        split = mode == "split"
+        processes = args.api_processes if split else 1
+        tag["api_processes"] = processes
+        with server(url, env=env, split=split, api_processes=processes) as base:
             peak = post_all(base, peak_bodies, args.threads)
             resolved_in = wait_resolved(engine) - peak["started"]
             rate = peak_events / peak["elapsed"]
@@ -291,6 +294,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="events per request")
     parser.add_argument("--threads", type=int, default=16, help="concurrent clients")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    parser.add_argument("--api-processes", type=int, default=1, help="split mode: API processes")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()
     backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]

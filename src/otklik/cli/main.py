@@ -32,6 +32,7 @@ def serve(
     workers: bool | None = typer.Option(
         None, help="Run background work in this process (default: OTKLIK_EMBEDDED_WORKER, on)"
     ),
+    processes: int = 1,
 ) -> None:
     """Run everything in one process: API, ingest, and background work (embedded mode)."""
     import os
@@ -48,15 +49,20 @@ def serve(
         factory=True,
         host=host,
         port=port,
+        workers=processes if processes > 1 else None,
         log_level="info",
         access_log=False,
     )
 
 
 @app.command()
-def api(host: str = typer.Option("127.0.0.1"), port: int = typer.Option(8000)) -> None:
+def api(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000),
+    processes: int = typer.Option(1, help="API processes sharing the port (PostgreSQL)"),
+) -> None:
     """Scale-out mode: serve the API and ingest only; run `otklik worker` elsewhere."""
-    serve(host=host, port=port, workers=False)
+    serve(host=host, port=port, workers=False, processes=processes)
 
 
 @app.command()
