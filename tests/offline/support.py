@@ -11,21 +11,13 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, func, select
 
+from otklik.demo.offline import ORDER_COLUMNS
 from otklik.models import Event
 from tests.conftest import Tenant
 
 CUSTOMER_HEADER = ("external_id", "email", "phone", "first_name", "birthday", "city")
-ORDER_HEADER = (
-    "order_id",
-    "customer_external_id",
-    "placed_at",
-    "total",
-    "currency",
-    "sku",
-    "name",
-    "quantity",
-    "price",
-)
+# The columns of an orders export are the demo's POS export's, one row per line item.
+ORDER_HEADER = ORDER_COLUMNS
 
 
 def csv_file(header: Sequence[str], rows: Sequence[Sequence[Any]], delimiter: str = ",") -> bytes:

@@ -75,29 +75,21 @@ def _handler(route: str) -> Any:
     return handle
 
 
-for _route in wire.BATCH_ROUTES:
+for _route in (*wire.BATCH_ROUTES, *wire.ROUTE_TYPES):
+    _batch = _route in wire.BATCH_ROUTES
     router.add_api_route(
         f"/v1/{_route}",
         _handler(_route),
         methods=["POST"],
         response_model=IngestResult,
         responses=ERRORS,
-        openapi_extra=_body_doc(Batch),
-        summary=f"Send many calls at once (/v1/{_route})",
+        openapi_extra=_body_doc(Batch if _batch else Message),
+        summary=f"Send many calls at once (/v1/{_route})"
+        if _batch
+        else f"{wire.ROUTE_TYPES[_route]} call (/v1/{_route})",
         name=f"ingest_{_route}",
-    )
-
-for _route in wire.ROUTE_TYPES:
-    router.add_api_route(
-        f"/v1/{_route}",
-        _handler(_route),
-        methods=["POST"],
-        response_model=IngestResult,
-        responses=ERRORS,
-        openapi_extra=_body_doc(Message),
-        summary=f"{wire.ROUTE_TYPES[_route]} call (/v1/{_route})",
-        name=f"ingest_{_route}",
-        include_in_schema=len(_route) > 1,
+        # The browser SDK's one-letter aliases work but would only clutter the document.
+        include_in_schema=_batch or len(_route) > 1,
     )
 
 

@@ -12,7 +12,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import orjson
@@ -32,22 +32,19 @@ from otklik.profiles.log_repository import PendingEvent
 from otklik.profiles.resolver import BatchStats, ResolverConfig, prepare_batch
 
 log = logging.getLogger(__name__)
+BATCH_FIELDS = [f.name for f in fields(BatchStats)]
 
 
 @dataclass
-class Totals:
-    events: int = 0
-    profiles_created: int = 0
-    merges: int = 0
-    orders: int = 0
+class Totals(BatchStats):
+    """Everything this loop has resolved since it started."""
+
     batches: int = 0
     redone: int = 0  # batches prepared from reads that a concurrent write made stale
 
     def add(self, stats: BatchStats) -> None:
-        self.events += stats.events
-        self.profiles_created += stats.profiles_created
-        self.merges += stats.merges
-        self.orders += stats.orders
+        for name in BATCH_FIELDS:
+            setattr(self, name, getattr(self, name) + getattr(stats, name))
 
 
 def _by_workspace(events: list[Any]) -> dict[uuid.UUID, list[Any]]:
