@@ -60,12 +60,13 @@ def _dumps(value: Any) -> str:
 
 def _configure_sqlite(engine: Engine, synchronous: str) -> None:
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+    def _on_connect(dbapi_conn: Any, record: Any) -> None:
         # Take transaction control from the driver so BEGIN IMMEDIATE can be issued.
         dbapi_conn.isolation_level = None
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
+        record.info["synchronous"] = synchronous
         cur.execute("PRAGMA foreign_keys=ON")
         cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cur.execute("PRAGMA cache_size=-65536")
@@ -76,7 +77,16 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn: Connection) -> None:
-        if conn.get_execution_options().get("write"):
+        options = conn.get_execution_options()
+        if options.get("write"):
+            # Derived data (profiles, marks) need not wait for fsync: after a power cut its
+            # transaction rolls back with the event marks in it, and the events resolve again.
+            # The next durable commit (an ingest) fsyncs the WAL, earlier frames included.
+            level = synchronous if options.get("durable", True) else "NORMAL"
+            info = conn.connection.info
+            if info.get("synchronous") != level:
+                conn.exec_driver_sql(f"PRAGMA synchronous={level}")
+                info["synchronous"] = level
             _begin_immediate(conn.connection.driver_connection)
         else:
             conn.exec_driver_sql("BEGIN DEFERRED")
@@ -124,10 +134,13 @@ def writer_turn(engine: Engine) -> AbstractContextManager[Any]:
 
 
 @contextmanager
-def write_tx(engine: Engine) -> Iterator[Connection]:
-    """A transaction that will write: committed on success, rolled back on error."""
+def write_tx(engine: Engine, *, durable: bool = True) -> Iterator[Connection]:
+    """A transaction that will write: committed on success, rolled back on error.
+
+    `durable=False` is for data derived from the event log (see `_on_begin`).
+    """
     with writer_turn(engine), engine.connect() as conn:
-        conn = conn.execution_options(write=True)
+        conn = conn.execution_options(write=True, durable=durable)
         with conn.begin():
             yield conn
 

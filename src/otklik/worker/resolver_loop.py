@@ -117,7 +117,7 @@ class ResolverLoop:
                 prepare_batch(conn, workspace_id, group, self.config_for(conn, workspace_id), now)
                 for workspace_id, group in _by_workspace(events).items()
             ]
-        with write_tx(self.engine) as conn:
+        with write_tx(self.engine, durable=False) as conn:
             if not repo.try_resolver_lock(conn):
                 return 0
             if repo.profiles_version(conn) != version:
@@ -141,7 +141,7 @@ class ResolverLoop:
 
         All under the lock, so the event blamed is exactly the one that failed.
         """
-        with write_tx(self.engine) as conn:
+        with write_tx(self.engine, durable=False) as conn:
             if not repo.try_resolver_lock(conn):
                 return 0
             events = log_repository.pending_events(conn, 1)
