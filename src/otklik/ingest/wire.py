@@ -39,6 +39,10 @@ MAX_ID = 256
 MAX_NAME = 200
 # orjson (which stores payloads) serialises at most 254 levels; the body adds two.
 MAX_DEPTH = 250
+# How much smaller than the event as sent its stored form may be: normalising only drops an
+# item's own writeKey and rewrites timestamps. (An item inflated by a huge writeKey of its own
+# is judged by what is stored, which is what the limit protects.)
+SIZE_SLACK = 1024
 
 
 class ItemError(Exception):
@@ -60,7 +64,7 @@ class Accepted:
     timestamp: datetime
     payload: dict[str, Any]
     # The payload as stored, serialised once here (it also proves the payload can be stored).
-    json: str = ""
+    encoded: bytes = b""
 
     def row(self, workspace_id: uuid.UUID, received_at: datetime) -> dict[str, Any]:
         """This event as a row for the log (see ingest.repository.append_events)."""
@@ -74,7 +78,7 @@ class Accepted:
             "timestamp": self.timestamp,
             "received_at": received_at,
             "payload": self.payload,
-            "payload_json": self.json,
+            "payload_json": self.encoded.decode(),
         }
 
 
@@ -174,15 +178,9 @@ def parse_request(
         items = [body]
         shared_context, shared_integrations, sent_at = {}, {}, None
         forced_type = ROUTE_TYPES[route]
-    # Only a body over the per-event cap can contain an event over it: skip measuring otherwise.
-    measure = body_bytes > max_event_bytes
     received_iso = iso(received_at)
     for index, item in enumerate(items):
         try:
-            if measure and _encoded_size(item) > max_event_bytes:
-                raise ItemError(
-                    "event_too_large", f"An event may be at most {max_event_bytes} bytes"
-                )
             accepted = normalise(
                 item,
                 forced_type=forced_type,
@@ -193,6 +191,13 @@ def parse_request(
                 client_ip=client_ip,
                 received_iso=received_iso,
             )
+            # The limit is on the event as sent. Its stored form is serialised anyway and is
+            # never much smaller, so only events near the limit are encoded a second time.
+            near = len(accepted.encoded) > max_event_bytes - SIZE_SLACK
+            if near and len(_encode(item)) > max_event_bytes:
+                raise ItemError(
+                    "event_too_large", f"An event may be at most {max_event_bytes} bytes"
+                )
             parsed.accepted.append(accepted)
         except ItemError as err:
             parsed.rejected.append(Rejected(index, err.code, err.message, item))
@@ -205,9 +210,6 @@ def _encode(value: Any) -> bytes:
     except orjson.JSONEncodeError as exc:
         raise ItemError("too_deep", f"An event may nest at most {MAX_DEPTH} levels") from exc
 
-
-def _encoded_size(value: Any) -> int:
-    return len(_encode(value))
 
 
 def _object_or_empty(value: Any) -> dict[str, Any]:
@@ -308,7 +310,7 @@ def normalise(
 
     msg["timestamp"], stamped = _event_time(msg, batch_sent_at, received_at)
     msg["receivedAt"] = received_iso or iso(received_at)
-    encoded = _encode(msg).decode()
+    encoded = _encode(msg)
     return Accepted(message_id, kind, name, user_id, anonymous_id, stamped, msg, encoded)
 
 
