@@ -14,7 +14,8 @@ import pytest
 
 from tests.ingest.support import basic, by_message_id, profile_of
 
-CAPTURES = Path("/work/shared/data/sdk-captures")
+# shared/ sits beside the repository checkout (in CI as on a developer's machine).
+CAPTURES = Path(__file__).resolve().parents[3] / "shared" / "data" / "sdk-captures"
 NAMES = [
     "sdk_capture_segment_v2.4.0",
     "sdk_capture_segment_v2.4.0_gzip",
