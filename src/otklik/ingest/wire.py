@@ -97,11 +97,6 @@ class Parsed:
     rejected: list[Rejected] = field(default_factory=list)
 
 
-def decode_body(raw: bytes, encoding: str | None, limit: int) -> Any:
-    """Bytes to JSON whatever the Content-Type, gunzipping with a cap against gzip bombs."""
-    return loads(inflate(raw, encoding, limit))
-
-
 def inflate(raw: bytes, encoding: str | None, limit: int) -> bytes:
     """The body as sent before any Content-Encoding, at most `limit` bytes of it."""
     if encoding and encoding.strip().lower() in ("gzip", "x-gzip"):

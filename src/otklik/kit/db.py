@@ -164,7 +164,3 @@ def session_scope(engine: Engine, *, write: bool = True) -> Iterator[Session]:
             except BaseException:
                 session.rollback()
                 raise
-
-
-def is_postgres(bind: Engine | Connection) -> bool:
-    return bind.dialect.name == "postgresql"
