@@ -21,6 +21,7 @@ from otklik.ingest.writer import EventWriter
 from otklik.kit.db import make_engine
 from otklik.kit.runtime import tune_gc
 from otklik.kit.web import JSONResponse, install_error_handlers
+from otklik.web.router import mount_console
 from otklik.worker.resolver_loop import ResolverLoop
 from otklik.workspaces.auth import Authenticator
 
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    mount_console(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 
     @app.get("/health", tags=["ops"])

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
 
     import_max_bytes: int = 64 * 1024 * 1024
 
+    # Mark console cookies Secure even when the app sees plain HTTP (behind a TLS proxy).
+    console_secure_cookies: bool = False
+
     embedded_worker: bool = True
     resolver_batch: int = 2000
     queue_backend: Literal["sqlite", "redis", "memory"] = "sqlite"

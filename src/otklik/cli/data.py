@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from otklik.kit.time import utc_now
 from otklik.models import Workspace
 from otklik.offline import repository as exports
 from otklik.offline.service import ImportReport, event_rows, run_import, store
+from otklik.users import service as users
+from otklik.users.roles import ROLES
 from otklik.worker.resolver_loop import ResolverLoop
 from otklik.workspaces import service as workspaces
 
@@ -210,13 +213,23 @@ def _demo_workspace(engine: Engine, slug: str) -> Workspace:
         ws, write, secret = workspaces.create_workspace(
             session, name="Demo shop", slug=slug, timezone="Europe/Moscow"
         )
+        password = os.environ.get("OTKLIK_DEMO_PASSWORD") or secrets.token_urlsafe(12)
+        for role in ROLES:
+            users.add_member(
+                session, ws.id, email=f"{role}@example.com", role=role, password=password
+            )
     keys = Path(os.environ.get("OTKLIK_DEMO_KEYS", "var/demo-keys.txt"))
     keys.parent.mkdir(parents=True, exist_ok=True)
-    keys.write_text(f"write_key={write.token}\nsecret_key={secret.token}\n")
+    keys.write_text(
+        f"write_key={write.token}\nsecret_key={secret.token}\n"
+        f"console_users={','.join(f'{role}@example.com' for role in ROLES)}\n"
+        f"console_password={password}\n"
+    )
     keys.chmod(0o600)
     console.print(f"created workspace [bold]{slug}[/]; its keys are in {keys} (shown once here):")
     console.print(f"  write key  (SDKs):     {write.token}")
     console.print(f"  secret key (REST API): {secret.token}")
+    console.print(f"  console: admin@example.com (also marketer@, operator@, viewer@) / {password}")
     return ws
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from otklik.cli import bench, data
+from otklik.cli import bench, data, users
 
 
 def register(app: typer.Typer) -> None:
     app.command("import")(data.import_command)
     app.command("export")(data.export_command)
     app.command("demo")(data.demo_command)
+    app.add_typer(users.user_app, name="user")
     app.command(
         "bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
     )(bench.bench_command)

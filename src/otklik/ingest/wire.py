@@ -206,7 +206,6 @@ def _encode(value: Any) -> bytes:
         raise ItemError("too_deep", f"An event may nest at most {MAX_DEPTH} levels") from exc
 
 
-
 def _object_or_empty(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 

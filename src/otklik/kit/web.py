@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -43,9 +43,25 @@ def db_session(request: Request) -> Iterator[Session]:
 DbSession = Annotated[Session, Depends(db_session, scope="function")]
 
 
+# A front end (the console) may answer errors on its own paths in its own format: each hook
+# returns a response, or None to leave the error to the JSON handlers below.
+ErrorHook = Callable[[Request, int, str, str], Response | None]
+
+
+def _hooked(request: Request, status: int, code: str, message: str) -> Response | None:
+    for hook in getattr(request.app.state, "error_hooks", ()):
+        response = hook(request, status, code, message)
+        if response is not None:
+            return response
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(AppError)
-    async def _app_error(_request: Request, exc: AppError) -> JSONResponse:
+    async def _app_error(request: Request, exc: AppError) -> Response:
+        hooked = _hooked(request, exc.status, exc.code, exc.message)
+        if hooked is not None:
+            return hooked
         headers = {}
         if isinstance(exc, TooManyRequests):
             headers = {
@@ -55,7 +71,10 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(exc.body(), status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
+        hooked = _hooked(request, 422, "validation_error", "The request is not valid")
+        if hooked is not None:
+            return hooked
         details = [
             {"loc": list(err.get("loc", ())), "msg": err.get("msg"), "type": err.get("type")}
             for err in exc.errors()
@@ -66,10 +85,14 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {404: "not_found", 405: "method_not_allowed"}
+        code = codes.get(exc.status_code, "http_error")
+        hooked = _hooked(request, exc.status_code, code, str(exc.detail))
+        if hooked is not None:
+            return hooked
         return JSONResponse(
-            {"code": codes.get(exc.status_code, "http_error"), "message": str(exc.detail)},
+            {"code": code, "message": str(exc.detail)},
             status_code=exc.status_code,
             headers=getattr(exc, "headers", None),
         )

@@ -2,8 +2,10 @@
 
 from otklik.models.base import Base
 from otklik.models.event import Event, RejectedEvent
+from otklik.models.imports import ImportJob
 from otklik.models.order import Order, OrderItem
 from otklik.models.profile import Identity, MergeLog, Profile, ResolverState
+from otklik.models.user import Membership, User, WebSession
 from otklik.models.workspace import ApiKey, Workspace
 
 __all__ = [
@@ -11,11 +13,15 @@ __all__ = [
     "Base",
     "Event",
     "Identity",
+    "ImportJob",
+    "Membership",
     "MergeLog",
     "Order",
     "OrderItem",
     "Profile",
     "RejectedEvent",
     "ResolverState",
+    "User",
+    "WebSession",
     "Workspace",
 ]

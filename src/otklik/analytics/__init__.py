@@ -1,0 +1,1 @@
+"""Figures about a workspace: the console's dashboard now, campaign reports later."""

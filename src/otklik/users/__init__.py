@@ -1,0 +1,1 @@
+"""Console users: accounts, roles per workspace, passwords and browser sessions."""

@@ -1,0 +1,32 @@
+"""The console's routes, its static files and its error pages, mounted on the app."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from otklik.web import auth, customers, dashboard, events, imports, merges, settings
+from otklik.web.errors import console_error
+
+STATIC = Path(__file__).parent / "static"
+
+# Each console area adds its router here.
+ROUTERS: list[APIRouter] = [
+    auth.router,
+    dashboard.router,
+    customers.router,
+    events.router,
+    imports.router,
+    merges.router,
+    settings.router,
+]
+
+
+def mount_console(app: FastAPI) -> None:
+    for router in ROUTERS:
+        app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    hooks = list(getattr(app.state, "error_hooks", []))
+    app.state.error_hooks = [*hooks, console_error]
