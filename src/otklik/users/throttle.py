@@ -12,12 +12,18 @@ from otklik.kit.errors import TooManyRequests
 class LoginThrottle:
     """At most `limit` failures per key in `window` seconds; in memory, per process.
 
+    Keys are strings such as "email:ann@example.com" or "ip:10.0.0.1"; a limit per key
+    prefix (`limits`) lets one office behind one address fail more often than one account.
+
     Per process is enough to make guessing slow; a shared store would be needed to make it
     exact across many API processes.
     """
 
-    def __init__(self, limit: int = 10, window: float = 900.0) -> None:
+    def __init__(
+        self, limit: int = 10, window: float = 900.0, limits: dict[str, int] | None = None
+    ) -> None:
         self.limit = limit
+        self.limits = limits or {}
         self.window = window
         self._failures: dict[str, deque[float]] = {}
         self._lock = threading.Lock()
@@ -27,7 +33,7 @@ class LoginThrottle:
         with self._lock:
             for key in keys:
                 recent = self._recent(key, now)
-                if len(recent) >= self.limit:
+                if len(recent) >= self.limits.get(key.partition(":")[0], self.limit):
                     retry = int(recent[0] + self.window - now) + 1
                     raise TooManyRequests(
                         "Too many failed sign-ins; wait and try again",

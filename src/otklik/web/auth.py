@@ -29,7 +29,11 @@ from otklik.web.session import (
 
 router = APIRouter(include_in_schema=False)
 LOGIN_CSRF_COOKIE = "otklik_login_csrf"
-throttle = LoginThrottle()
+
+
+def new_throttle() -> LoginThrottle:
+    # Ten wrong guesses per account, a hundred per client address, in a quarter of an hour.
+    return LoginThrottle(limit=10, window=900.0, limits={"ip": 100})
 
 
 def safe_next(target: str | None) -> str:
@@ -104,6 +108,7 @@ def login(
         return _login_page(
             request, error=N_("The form has expired; please try again."), email=email, status=403
         )
+    throttle: LoginThrottle = request.app.state.login_throttle
     client = request.client.host if request.client else "unknown"
     keys = (f"email:{email.strip().lower()}", f"ip:{client}")
     try:

@@ -28,5 +28,6 @@ def mount_console(app: FastAPI) -> None:
     for router in ROUTERS:
         app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.state.login_throttle = auth.new_throttle()
     hooks = list(getattr(app.state, "error_hooks", []))
     app.state.error_hooks = [*hooks, console_error]
