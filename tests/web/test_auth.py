@@ -187,3 +187,11 @@ def test_the_dashboard_counts_customers_and_todays_events(
     assert 'data-testid="customers-count">4<' in page
     assert 'data-testid="events-today">4<' in page
     assert "75%" in page
+
+
+def test_console_pages_cannot_be_framed_or_sniffed(live: LiveServer) -> None:
+    with httpx.Client(base_url=live.url) as client:
+        page = client.get("/login")
+    assert page.headers["x-frame-options"] == "DENY"
+    assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+    assert page.headers["x-content-type-options"] == "nosniff"

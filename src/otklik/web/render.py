@@ -28,6 +28,14 @@ if TYPE_CHECKING:
     from otklik.web.session import Console
 
 TEMPLATES = Path(__file__).parent / "templates"
+# No framing (clickjacking of the merge and revoke buttons), no MIME sniffing, and no full
+# URLs (which may carry search terms such as an email) leaked to other sites.
+SECURITY_HEADERS = {
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
 UTC_ZONE = ZoneInfo("UTC")
 current_tz: ContextVar[ZoneInfo | None] = ContextVar("current_tz", default=None)
 current_currency: ContextVar[str] = ContextVar("current_currency", default="RUB")
@@ -142,4 +150,6 @@ def render(
     response = HTMLResponse(body, status_code=status, headers=headers)
     # Pages carry personal data: never cached by the browser or a proxy.
     response.headers.setdefault("Cache-Control", "no-store")
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
