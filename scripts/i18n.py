@@ -1,7 +1,7 @@
 """Translation catalogues: `update` merges newly marked texts into each .po, `check` lists gaps.
 
-    .venv/bin/python scripts/i18n.py update   # then translate the empty msgstr entries
-    .venv/bin/python scripts/i18n.py check
+.venv/bin/python scripts/i18n.py update   # then translate the empty msgstr entries
+.venv/bin/python scripts/i18n.py check
 """
 
 from __future__ import annotations

@@ -4,7 +4,10 @@
 #
 #   - Debian packages (apt-get update only when something is missing):
 #       postgresql (tests start their own throwaway cluster), redis-server,
-#       nodejs + npm (only when node/npm are not on PATH; node >= 18 needed)
+#       nodejs + npm (only when node/npm are not on PATH; node >= 18 needed),
+#       chromium (only when /usr/bin/chromium is missing): the browser the web console tests
+#       drive through Python playwright's bundled driver with executable_path=/usr/bin/chromium.
+#       `playwright install` is never run: it downloads a browser build, which is not allowed.
 #   - .venv with `pip install -e '.[test]'` (redone when pyproject.toml changes)
 #   - npm deps of the Node SDK tests in tests/sdk/node
 #
@@ -49,6 +52,7 @@ if [ -z "$PG_BIN" ] || [ ! -x "$PG_BIN/initdb" ] || [ ! -x "$PG_BIN/pg_ctl" ] \
   missing+=(postgresql)
 fi
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+[ -x /usr/bin/chromium ] || missing+=(chromium)
 if ! command -v node >/dev/null 2>&1; then
   missing+=(nodejs)
   command -v npm >/dev/null 2>&1 || missing+=(npm)
@@ -68,11 +72,12 @@ if [ "${#missing[@]}" -gt 0 ]; then
     --no-install-recommends "${missing[@]}"
   PG_BIN="$(pg_bindir)"
 else
-  log "system packages present (postgres: ${PG_BIN}, node: $(node --version), redis: $(command -v redis-server))"
+  log "system packages present (postgres: ${PG_BIN}, node: $(node --version), redis: $(command -v redis-server), chromium: /usr/bin/chromium)"
 fi
 
 [ -n "$PG_BIN" ] && [ -x "$PG_BIN/initdb" ] || die "PostgreSQL binaries not found after install"
 command -v node >/dev/null 2>&1 || die "node not found after install"
+[ -x /usr/bin/chromium ] || die "chromium not found at /usr/bin/chromium after install"
 NODE_MAJOR="$(node -p 'process.versions.node.split(".")[0]')"
 [ "$NODE_MAJOR" -ge 18 ] || die "node >= 18 needed, found $(node --version)"
 

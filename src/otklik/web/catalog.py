@@ -89,14 +89,17 @@ def check(locale: str) -> Problems:
         if entry is None or not entry.string or entry.fuzzy:
             problems.untranslated.append(_text(message.id))
             continue
-        sources = message.id if isinstance(message.id, tuple) else (message.id,)
-        targets = entry.string if isinstance(entry.string, tuple) else (entry.string,)
-        wanted = {name for text in sources for name in PLACEHOLDER.findall(text)}
-        for target in targets:
+        wanted = {name for text in _texts(message.id) for name in PLACEHOLDER.findall(text)}
+        for target in _texts(entry.string):
             if set(PLACEHOLDER.findall(target)) - wanted:
                 problems.placeholders.append(_text(message.id))
     return problems
 
 
-def _text(message_id: str | tuple[str, ...]) -> str:
-    return message_id if isinstance(message_id, str) else message_id[0]
+def _texts(value: str | tuple[str, ...] | list[str]) -> list[str]:
+    """A message's forms: one text, or singular and plurals (a tuple or list in babel)."""
+    return [value] if isinstance(value, str) else list(value)
+
+
+def _text(message_id: str | tuple[str, ...] | list[str]) -> str:
+    return _texts(message_id)[0]
