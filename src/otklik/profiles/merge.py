@@ -205,3 +205,47 @@ def list_merges(
         after=cursor_after(cursor, uuid.UUID),
     )
     return page_of(rows, limit, lambda r: [iso(r.created_at), str(r.id)], merge_view)
+
+
+# -- For the console: the log with both sides named, and what an undo would do --
+
+UNDONE, UNDOABLE, LATER_MERGE, ERASED, GONE = "undone", "undoable", "later_merge", "erased", "gone"
+
+
+def undo_state(undone_at: datetime | None, winner: AnyRow | None, loser: AnyRow | None) -> str:
+    """Whether undo_merge would accept this merge now, and if not, why (the same checks)."""
+    if undone_at is not None:
+        return UNDONE
+    if winner is None or loser is None:
+        return GONE
+    if winner.merged_into is not None or loser.merged_into != winner.id:
+        return LATER_MERGE
+    if winner.erased_at is not None or loser.erased_at is not None:
+        return ERASED
+    return UNDOABLE
+
+
+def merge_log_page(scope: Scope, *, limit: int, cursor: str | None) -> PageOf:
+    """The merge log newest first, each entry with both profiles and its undo state."""
+    page = list_merges(scope, None, limit=limit, cursor=cursor)
+    ids = [m[side] for m in page.items for side in ("winner_id", "loser_id")]
+    rows = repo.profiles_in_workspace(scope.conn, scope.workspace_id, ids)
+    return PageOf([_described(m, rows) for m in page.items], page.next_cursor)
+
+
+def describe_merge(scope: Scope, merge_id: uuid.UUID) -> dict[str, Any]:
+    """One merge with both profiles, its undo state and, when blocked, the merge to undo first."""
+    log = repo.get_merge_log(scope.conn, scope.workspace_id, merge_id)
+    if log is None:
+        raise MergeNotFound("No merge with that id in this workspace")
+    rows = repo.profiles_in_workspace(scope.conn, scope.workspace_id, [log.winner_id, log.loser_id])
+    out = _described(merge_view(log), rows)
+    if out["undo_state"] == LATER_MERGE:
+        out["undo_first"] = repo.latest_active_merge_of_loser(scope.conn, log.winner_id)
+    return out
+
+
+def _described(merge: dict[str, Any], rows: dict[uuid.UUID, AnyRow]) -> dict[str, Any]:
+    winner, loser = rows.get(merge["winner_id"]), rows.get(merge["loser_id"])
+    state = undo_state(merge["undone_at"], winner, loser)
+    return {**merge, "winner": winner, "loser": loser, "undo_state": state, "undo_first": None}

@@ -551,3 +551,15 @@ def roots_with_contact(
         .order_by(col, _P.c.created_at, _P.c.id)
     )
     return conn.execute(stmt).all()
+
+
+def profiles_in_workspace(
+    conn: Connection, workspace_id: uuid.UUID, ids: Iterable[uuid.UUID]
+) -> dict[uuid.UUID, AnyRow]:
+    """Profiles by id, keyed by id; ids of another workspace are left out."""
+    out: dict[uuid.UUID, AnyRow] = {}
+    for chunk in _chunks(sorted(set(ids)), 500):
+        stmt = select(*PROFILE_COLS).where(_P.c.workspace_id == workspace_id, _P.c.id.in_(chunk))
+        for row in conn.execute(stmt):
+            out[row.id] = row
+    return out
