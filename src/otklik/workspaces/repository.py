@@ -30,6 +30,22 @@ def list_workspaces(session: Session) -> Sequence[Workspace]:
     return session.scalars(select(Workspace).order_by(Workspace.created_at)).all()
 
 
+def update_workspace(
+    session: Session,
+    workspace: Workspace,
+    *,
+    name: str,
+    timezone: str,
+    default_region: str,
+    currency: str,
+) -> None:
+    workspace.name = name
+    workspace.timezone = timezone
+    workspace.default_region = default_region
+    workspace.currency = currency
+    session.flush()
+
+
 def add_key(session: Session, key: ApiKey) -> None:
     session.add(key)
     session.flush()

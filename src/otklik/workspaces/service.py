@@ -6,7 +6,11 @@ import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
+from zoneinfo import available_timezones
 
+import phonenumbers
+from babel.numbers import list_currencies
 from sqlalchemy.orm import Session
 
 from otklik.kit.errors import Conflict, NotFound, Unprocessable
@@ -17,6 +21,31 @@ from otklik.workspaces import repository
 from otklik.workspaces.keys import KINDS, PREFIXES, display_prefix, hash_token
 
 SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{1,62}$")
+MAX_NAME = 200
+
+
+class InvalidSettings(Unprocessable):
+    """One or more settings are invalid; `details` maps each field to its error code."""
+
+    code = "invalid_settings"
+
+
+@cache
+def timezones() -> tuple[str, ...]:
+    """IANA zone names this machine's time zone database knows (zoneinfo / tzdata)."""
+    return tuple(sorted(available_timezones()))
+
+
+@cache
+def regions() -> tuple[str, ...]:
+    """Regions whose phone numbers phonenumbers can parse without a country code."""
+    return tuple(sorted(phonenumbers.SUPPORTED_REGIONS))
+
+
+@cache
+def currencies() -> tuple[str, ...]:
+    """ISO 4217 codes (CLDR's list, as babel has it)."""
+    return tuple(sorted(list_currencies()))
 
 
 @dataclass(frozen=True)
@@ -89,3 +118,52 @@ def find_workspace(session: Session, slug: str) -> Workspace:
 
 def list_workspaces(session: Session) -> Sequence[Workspace]:
     return repository.list_workspaces(session)
+
+
+@dataclass(frozen=True)
+class WorkspaceSettings:
+    name: str
+    timezone: str
+    default_region: str
+    currency: str
+
+
+def clean_settings(given: WorkspaceSettings) -> WorkspaceSettings:
+    """The settings trimmed (codes upper-cased); InvalidSettings names each bad field."""
+    cleaned = WorkspaceSettings(
+        name=given.name.strip(),
+        timezone=given.timezone.strip(),
+        default_region=given.default_region.strip().upper(),
+        currency=given.currency.strip().upper(),
+    )
+    errors: dict[str, str] = {}
+    if not cleaned.name:
+        errors["name"] = "name_required"
+    elif len(cleaned.name) > MAX_NAME:
+        errors["name"] = "name_too_long"
+    if cleaned.timezone not in timezones():
+        errors["timezone"] = "unknown_timezone"
+    if cleaned.default_region not in regions():
+        errors["default_region"] = "unknown_region"
+    if cleaned.currency not in currencies():
+        errors["currency"] = "unknown_currency"
+    if errors:
+        fields = ", ".join(sorted(errors))
+        raise InvalidSettings(f"Invalid workspace settings: {fields}", details=errors)
+    return cleaned
+
+
+def update_settings(
+    session: Session, workspace_id: uuid.UUID, given: WorkspaceSettings
+) -> Workspace:
+    cleaned = clean_settings(given)
+    workspace = get_workspace(session, workspace_id)
+    repository.update_workspace(
+        session,
+        workspace,
+        name=cleaned.name,
+        timezone=cleaned.timezone,
+        default_region=cleaned.default_region,
+        currency=cleaned.currency,
+    )
+    return workspace
