@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -15,6 +15,7 @@ from otklik.ingest import wire
 from otklik.kit.db import write_tx
 from otklik.kit.errors import Unprocessable
 from otklik.offline import rows as convert
+from otklik.offline.columns import Mapping, apply_mapping
 from otklik.offline.rows import Converted, FileError, RowError
 
 CHUNK = 5000
@@ -43,19 +44,48 @@ class ImportReport:
 
 
 def convert_file(
-    kind: str, data: bytes, fmt: str, *, region: str, currency: str, now: datetime
+    kind: str,
+    data: bytes,
+    fmt: str,
+    *,
+    region: str,
+    currency: str,
+    now: datetime,
+    mapping: Mapping | None = None,
+    checked: Progress | None = None,
 ) -> Converted:
+    """The file's rows as messages and row errors.
+
+    `mapping` renames (or drops) columns before they are read as fields; `checked` hears how
+    many rows have been read and checked so far, every CHUNK rows.
+    """
     if kind not in convert.KINDS:
         raise Unprocessable(
             f"kind must be one of {', '.join(convert.KINDS)}", code="unknown_import"
         )
     try:
-        rows = convert.read_rows(data, fmt)
+        rows: Iterable[dict[str, Any]] = convert.read_rows(data, fmt)
+        if mapping:
+            rows = apply_mapping(rows, mapping)
+        if checked is not None:
+            rows = _counted(rows, checked)
         if kind == convert.CUSTOMERS:
             return convert.customer_messages(rows, region, now)
         return convert.order_messages(rows, currency)
     except FileError as exc:
         raise Unprocessable(exc.message, code=exc.code) from exc
+
+
+def _counted(rows: Iterable[dict[str, Any]], checked: Progress) -> Iterator[dict[str, Any]]:
+    pending = 0
+    for row in rows:
+        yield row
+        pending += 1
+        if pending == CHUNK:
+            checked(pending)
+            pending = 0
+    if pending:
+        checked(pending)
 
 
 def event_rows(
@@ -104,8 +134,11 @@ def run_import(
     currency: str,
     now: datetime,
     progress: Progress | None = None,
+    mapping: Mapping | None = None,
 ) -> ImportReport:
-    converted = convert_file(kind, data, fmt, region=region, currency=currency, now=now)
+    converted = convert_file(
+        kind, data, fmt, region=region, currency=currency, now=now, mapping=mapping
+    )
     rows = event_rows(workspace_id, converted.messages, now)
     new = store(engine, rows, progress)
     return ImportReport(
