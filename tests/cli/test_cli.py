@@ -27,6 +27,7 @@ from otklik.kit.db import session_scope
 from otklik.kit.time import utc_now
 from otklik.models import Event, Order, Profile
 from otklik.offline.service import event_rows, run_import, store
+from otklik.users import service as users
 from otklik.worker.resolver_loop import ResolverLoop
 from otklik.workspaces import service as workspaces
 from otklik.workspaces.auth import Authenticator
@@ -232,8 +233,18 @@ def test_demo_loads_a_shop_and_if_empty_leaves_it_alone(cli: Cli, engine: Engine
     for code in ("invalid_email", "invalid_phone", "missing_external_id", "invalid_amount"):
         assert code in done.stderr
     keys = cli.home / "demo-keys.txt"  # OTKLIK_DEMO_KEYS: the new workspace's keys, private
-    assert re.fullmatch(r"write_key=wk_\S+\nsecret_key=sk_\S+\n", keys.read_text())
+    found = re.fullmatch(
+        r"write_key=wk_\S+\nsecret_key=sk_\S+\n"
+        r"console_users=admin@example.com,marketer@example.com,operator@example.com,"
+        r"viewer@example.com\nconsole_password=(\S+)\n",
+        keys.read_text(),
+    )
+    assert found, keys.read_text()
     assert keys.stat().st_mode & 0o077 == 0
+    with session_scope(engine) as session:
+        admin = users.authenticate(session, "admin@example.com", found.group(1), utc_now())
+        spaces = users.workspaces_of(session, admin.id)
+    assert [(ws.slug, role) for ws, role in spaces] == [("demo-shop", "admin")]
     tenant = workspace_id(engine, "demo-shop")
     events = event_count(engine, tenant)
     assert events > 0
@@ -245,6 +256,26 @@ def test_demo_loads_a_shop_and_if_empty_leaves_it_alone(cli: Cli, engine: Engine
 
     assert "already has data; skipping" in again.stderr
     assert event_count(engine, tenant) == events
+
+
+def test_user_create_makes_a_console_admin_and_refuses_bad_input(cli: Cli, engine: Engine) -> None:
+    cli("workspace", "create", "user-shop")
+    env = {"OTKLIK_USER_PASSWORD": "a-long-secret-77"}
+    made = cli("user", "create", "Boss@Example.com", "-w", "user-shop", env=env)
+    assert "boss@example.com is admin of workspace user-shop" in made.stdout
+    assert "a-long-secret-77" not in made.stdout + made.stderr
+    with session_scope(engine) as session:
+        users.authenticate(session, "boss@example.com", "a-long-secret-77", utc_now())
+    again = cli("user", "create", "boss@example.com", "-w", "user-shop", env=env, check=2)
+    assert "user_exists" in again.stdout
+    weak = {"OTKLIK_USER_PASSWORD": "short"}
+    refused = cli("user", "create", "x@example.com", "-w", "user-shop", env=weak, check=2)
+    assert "weak_password" in refused.stdout
+    owner = ("--role", "owner")
+    role = cli("user", "create", "y@example.com", "-w", "user-shop", *owner, env=env, check=2)
+    assert "unknown_role" in role.stdout
+    listed = cli("user", "list", "-w", "user-shop")
+    assert listed.stdout.split() == ["boss@example.com", "admin"]
 
 
 def workspace_id(engine: Engine, slug: str) -> uuid.UUID:
