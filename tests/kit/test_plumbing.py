@@ -65,3 +65,24 @@ def test_cursors_round_trip_and_reject_forgeries() -> None:
         with pytest.raises(BadRequest) as caught:
             decode_cursor(bad, 2)
         assert caught.value.code == "invalid_cursor"
+
+
+def test_sqlite_times_are_formatted_and_read_like_the_column_type() -> None:
+    from sqlalchemy import create_engine
+
+    from otklik.kit.rawsql import Dialect, read_sqlite_time, sqlite_time_from_iso
+
+    sqlite = Dialect(create_engine("sqlite://"))
+    for value in (
+        datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC),
+        datetime(2026, 11, 1, 12, 0, 0, 500, tzinfo=UTC),
+        datetime(999, 1, 2, 3, 4, 5, 6, tzinfo=UTC),
+        datetime(2026, 1, 1, 3, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=3))),
+    ):
+        text = sqlite.time(value)
+        assert sqlite_time_from_iso(iso(value)) == text
+        assert read_sqlite_time(text) == value
+        assert read_sqlite_time(text).tzinfo is UTC
+    assert sqlite_time_from_iso(None) is None
+    assert sqlite_time_from_iso("2026-11-01T12:00:00+03:00") is None
+    assert read_sqlite_time("2026-11-01T12:00:00+00:00") == datetime(2026, 11, 1, 12, tzinfo=UTC)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
+from itertools import chain
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, func, insert, select
 
-from otklik.kit.rawsql import Dialect, executemany, memo
+from otklik.kit.rawsql import Dialect, memo, sqlite_time_from_iso
 from otklik.models import Event, RejectedEvent
 from otklik.models.event import PENDING
 from otklik.profiles.identity import needs_payload
@@ -19,36 +21,80 @@ REJECTED = cast(Table, RejectedEvent.__table__)
 
 def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
     """Insert events, skipping any (workspace, messageId) already stored; returns rows added."""
-    if not rows:
-        return 0
-    d = Dialect(conn)
-    statement = d.sql(
-        "INSERT INTO event (workspace_id, message_id, type, name, user_id, anonymous_id,"
-        " timestamp, received_at, payload, profile_id, status, needs_payload)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, "
-        + d.json_cast
-        + ", NULL, 0, ?) ON CONFLICT (workspace_id, message_id) DO NOTHING"
-    )
+    return insert_event_params(conn, event_params(Dialect(conn), rows))
+
+
+def event_params(d: Dialect, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The driver's values for each event row, worked out before any transaction opens.
+
+    The ingest writer calls this as each request is queued, so the store's write lock is
+    held only for the insert itself. A row may carry `payload_json` (the payload already
+    serialised, str or UTF-8 bytes) and `timestamp_iso` (`timestamp` as kit.time.iso
+    formats it); both save work per row.
+    """
     # Rows of one request share their workspace and receipt time: convert those once.
     workspace, received = memo(d.uuid), memo(d.time)
-    params = [
-        (
-            workspace(row["workspace_id"]),
-            row["message_id"],
-            row["type"],
-            row["name"],
-            row["user_id"],
-            row["anonymous_id"],
-            d.time(row["timestamp"]),
-            received(row["received_at"]),
-            row.get("payload_json") or d.json(row["payload"]),
-            needs_payload(row["type"], row["name"], row["payload"], ORDER_EVENTS),
+    stamp, postgres, rich = d.time, d.postgres, ORDER_EVENTS
+    params = []
+    for row in rows:
+        payload = row["payload"]
+        encoded = row.get("payload_json") or d.json(payload)
+        if postgres and isinstance(encoded, bytes):
+            encoded = encoded.decode()
+        when = None if postgres else sqlite_time_from_iso(row.get("timestamp_iso"))
+        kind, name = row["type"], row["name"]
+        params.append(
+            (
+                workspace(row["workspace_id"]),
+                row["message_id"],
+                kind,
+                name,
+                row["user_id"],
+                row["anonymous_id"],
+                when or stamp(row["timestamp"]),
+                received(row["received_at"]),
+                encoded,
+                needs_payload(kind, name, payload, rich),
+            )
         )
-        for row in rows
-    ]
-    if d.postgres:
+    return params
+
+
+def insert_event_params(conn: Connection, params: list[tuple[Any, ...]]) -> int:
+    """Insert rows made by `event_params`; returns how many were new."""
+    if not params:
+        return 0
+    if Dialect(conn).postgres:
         return _append_postgres(conn, params)
-    return executemany(conn, statement, params)
+    # Multi-row VALUES rather than executemany: the driver lets go of the GIL around every
+    # statement step, and with the event loop busy parsing the next requests, taking it back
+    # once per row made the writer wait far longer than it worked (see docs/benchmarks.md).
+    # Chunks of powers of two keep the statements few (the driver caches them) and under the
+    # 999 parameters old SQLite builds allow.
+    added, start, total = 0, 0, len(params)
+    while start < total:
+        size = next(n for n in _CHUNKS if n <= total - start)
+        chunk = params[start : start + size]
+        result = conn.exec_driver_sql(_values_statement(size), tuple(chain.from_iterable(chunk)))
+        added += max(int(result.rowcount or 0), 0)
+        start += size
+    return added
+
+
+_CHUNKS = (64, 32, 16, 8, 4, 2, 1)  # 64 rows x 10 values < 999
+_ROW = "(?, ?, ?, ?, ?, ?, ?, ?, CAST(? AS TEXT), NULL, 0, ?)"
+
+
+@cache
+def _values_statement(rows: int) -> str:
+    # The payload may be bound as UTF-8 bytes: CAST stores them as the same TEXT a str
+    # would be, without decoding and re-encoding ~1 KB per event.
+    return (
+        "INSERT INTO event (workspace_id, message_id, type, name, user_id, anonymous_id,"
+        " timestamp, received_at, payload, profile_id, status, needs_payload) VALUES "
+        + ", ".join([_ROW] * rows)
+        + " ON CONFLICT (workspace_id, message_id) DO NOTHING"
+    )
 
 
 def _append_postgres(conn: Connection, params: list[tuple[Any, ...]]) -> int:

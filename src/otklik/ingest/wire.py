@@ -10,7 +10,7 @@ import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -19,6 +19,8 @@ from otklik.kit.errors import BadRequest
 from otklik.kit.time import iso, parse_iso
 
 TYPES = ("identify", "track", "page", "screen", "group", "alias")
+_OBJECT_KEYS = ("properties", "traits", "context", "integrations")
+_fromisoformat = datetime.fromisoformat
 ROUTE_TYPES = {
     "identify": "identify",
     "i": "identify",
@@ -65,6 +67,8 @@ class Accepted:
     payload: dict[str, Any]
     # The payload as stored, serialised once here (it also proves the payload can be stored).
     encoded: bytes = b""
+    # `timestamp` as the payload carries it (kit.time.iso form), so it is formatted only once.
+    timestamp_iso: str = ""
 
     def row(self, workspace_id: uuid.UUID, received_at: datetime) -> dict[str, Any]:
         """This event as a row for the log (see ingest.repository.append_events)."""
@@ -78,7 +82,8 @@ class Accepted:
             "timestamp": self.timestamp,
             "received_at": received_at,
             "payload": self.payload,
-            "payload_json": self.encoded.decode(),
+            "payload_json": self.encoded,
+            "timestamp_iso": self.timestamp_iso,
         }
 
 
@@ -173,7 +178,7 @@ def parse_request(
         items = [body]
         shared_context, shared_integrations, sent_at = {}, {}, None
         forced_type = ROUTE_TYPES[route]
-    received_iso = iso(received_at)
+    received_iso = _iso(received_at)
     for index, item in enumerate(items):
         try:
             accepted = normalise(
@@ -212,11 +217,14 @@ def _object_or_empty(value: Any) -> dict[str, Any]:
 
 def _id(item: dict[str, Any], key: str) -> str | None:
     value = item.get(key)
-    if value is None or value == "":
+    if type(value) is str:  # the common case, checked first
+        text = value.strip()
+    elif value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
+    elif isinstance(value, bool) or not isinstance(value, str | int | float):
         raise ItemError("invalid_field", f"{key} must be a string")
-    text = str(value).strip()
+    else:
+        text = str(value).strip()
     if len(text) > MAX_ID:
         raise ItemError("invalid_field", f"{key} is longer than {MAX_ID} characters")
     return text or None
@@ -227,10 +235,25 @@ def _time(value: Any, key: str) -> datetime | None:
         return None
     if not isinstance(value, str):
         raise ItemError("invalid_timestamp", f"{key} must be an ISO-8601 string")
+    # What SDKs send ("...Z" or "+00:00") parses directly; anything else takes parse_iso's
+    # longer way (whitespace, naive values, other offsets), which gives the same result.
+    try:
+        parsed = _fromisoformat(value)
+    except ValueError:
+        parsed = None
+    if parsed is not None and parsed.tzinfo is UTC:
+        return parsed
     try:
         return parse_iso(value)
     except (ValueError, OverflowError) as exc:
         raise ItemError("invalid_timestamp", f"{key} is not an ISO-8601 timestamp") from exc
+
+
+def _iso(value: datetime) -> str:
+    """kit.time.iso, without its conversions for the UTC values this module makes."""
+    if value.tzinfo is UTC:
+        return value.isoformat()[:-6] + "Z"
+    return iso(value)  # type: ignore[return-value]
 
 
 def normalise(
@@ -253,8 +276,9 @@ def normalise(
         raise ItemError("invalid_type", f"type must be one of {', '.join(TYPES)}")
     msg["type"] = kind
 
-    for key in ("properties", "traits", "context", "integrations"):
-        if key in msg and msg[key] is not None and not isinstance(msg[key], dict):
+    for key in _OBJECT_KEYS:
+        value = msg.get(key)
+        if value is not None and type(value) is not dict and not isinstance(value, dict):
             raise ItemError("invalid_field", f"{key} must be an object")
 
     user_id = _id(msg, "userId")
@@ -296,28 +320,33 @@ def normalise(
         )
     msg["messageId"] = message_id
 
-    context = {**shared_context, **(msg.get("context") or {})}
+    own = msg.get("context")
+    context = {**shared_context, **own} if own else dict(shared_context)
     if client_ip and ("ip" not in context or context.get("direct") is True):
         context["ip"] = client_ip
     msg["context"] = context
-    msg["integrations"] = {**shared_integrations, **(msg.get("integrations") or {})}
+    own = msg.get("integrations")
+    msg["integrations"] = {**shared_integrations, **own} if own else dict(shared_integrations)
 
-    msg["timestamp"], stamped = _event_time(msg, batch_sent_at, received_at)
-    msg["receivedAt"] = received_iso or iso(received_at)
+    received_iso = received_iso or _iso(received_at)
+    stamp_iso, stamped = _event_time(msg, batch_sent_at, received_at, received_iso)
+    msg["timestamp"] = stamp_iso
+    msg["receivedAt"] = received_iso
     encoded = _encode(msg)
-    return Accepted(message_id, kind, name, user_id, anonymous_id, stamped, msg, encoded)
+    return Accepted(message_id, kind, name, user_id, anonymous_id, stamped, msg, encoded, stamp_iso)
 
 
 def _event_time(
-    msg: dict[str, Any], batch_sent_at: Any, received_at: datetime
-) -> tuple[str | None, datetime]:
+    msg: dict[str, Any], batch_sent_at: Any, received_at: datetime, received_iso: str
+) -> tuple[str, datetime]:
     """Segment's rule: timestamp = receivedAt - (sentAt - originalTimestamp).
 
     An explicit `timestamp` (server SDKs, historical imports) is kept as sent.
     """
-    original = _time(msg.get("originalTimestamp"), "originalTimestamp")
-    sent_at = _time(msg.get("sentAt", batch_sent_at), "sentAt")
-    explicit = _time(msg.get("timestamp"), "timestamp")
+    get = msg.get
+    original = _time(get("originalTimestamp"), "originalTimestamp")
+    sent_at = _time(get("sentAt", batch_sent_at), "sentAt")
+    explicit = _time(get("timestamp"), "timestamp")
     if explicit is not None:
         when = explicit
     elif original is not None and sent_at is not None:
@@ -330,5 +359,5 @@ def _event_time(
     elif original is not None:
         when = original
     else:
-        when = received_at
-    return iso(when), when
+        return received_iso, received_at
+    return _iso(when), when

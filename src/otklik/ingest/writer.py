@@ -20,6 +20,7 @@ from sqlalchemy import Engine
 
 from otklik.ingest import repository
 from otklik.kit.db import write_tx
+from otklik.kit.rawsql import Dialect
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ class Overloaded(Exception):
 
 @dataclass
 class _Job:
-    events: list[dict[str, Any]]
+    events: list[tuple[Any, ...]]  # driver values, see repository.event_params
     rejected: list[dict[str, Any]]
     done: Callable[[int | BaseException], None]
     size: int = field(init=False)
@@ -49,6 +50,7 @@ class EventWriter:
         on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._dialect = Dialect(engine)
         self._max_queued = max_queued
         self._max_batch = max_batch
         self._on_commit = on_commit
@@ -81,13 +83,13 @@ class EventWriter:
         def done(result: int | BaseException) -> None:
             loop.call_soon_threadsafe(_resolve, future, result)
 
-        self._submit(_Job(events, rejected, done))
+        self._submit(_Job(self._params(events), rejected, done))
         return await future
 
     def write_sync(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
         """The same for callers outside the event loop (imports, the demo loader)."""
         box: queue.SimpleQueue[int | BaseException] = queue.SimpleQueue()
-        self._submit(_Job(events, rejected, box.put), block=True)
+        self._submit(_Job(self._params(events), rejected, box.put), block=True)
         result = box.get()
         if isinstance(result, BaseException):
             raise result
@@ -100,7 +102,12 @@ class EventWriter:
 
     def enqueue_nowait(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> None:
         """Store without waiting for the commit (for best-effort records such as rejections)."""
-        self._submit(_Job(events, rejected, _ignore))
+        self._submit(_Job(self._params(events), rejected, _ignore))
+
+    def _params(self, events: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        # Worked out by the caller, not the writer thread: the writer holds the store's write
+        # lock (which the resolver needs too) while it inserts, so it does nothing else then.
+        return repository.event_params(self._dialect, events) if events else []
 
     def _submit(self, job: _Job, *, block: bool = False) -> None:
         if self._thread is None:
@@ -138,7 +145,7 @@ class EventWriter:
         rejected = [row for job in jobs for row in job.rejected]
         try:
             with write_tx(self._engine) as conn:
-                added = repository.append_events(conn, events)
+                added = repository.insert_event_params(conn, events)
                 repository.append_rejected(conn, rejected)
         except Exception as exc:  # every waiting request must hear about the failure
             if len(jobs) > 1:

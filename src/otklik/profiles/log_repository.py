@@ -36,19 +36,23 @@ def pending_events(conn: Connection, limit: int) -> list[PendingEvent]:
         (limit,),
     ).fetchall()
     read_uuid, read_time, read_json = d.read_uuid(), d.read_time(), d.read_json()
-    return [
-        PendingEvent(
-            seq=row[0],
-            workspace_id=read_uuid(row[1]),  # type: ignore[arg-type]
-            type=row[2],
-            name=row[3],
-            timestamp=read_time(row[4]),
-            user_id=row[5],
-            anonymous_id=row[6],
-            payload=read_json(row[7]),
+    # A plain loop over positional fields: this runs for every event the resolver takes.
+    out: list[PendingEvent] = []
+    append = out.append
+    for seq, workspace, kind, name, timestamp, user_id, anonymous_id, payload in rows:
+        append(
+            PendingEvent(
+                seq,
+                read_uuid(workspace),  # type: ignore[arg-type]
+                kind,
+                name,
+                read_time(timestamp),
+                user_id,
+                anonymous_id,
+                None if payload is None else read_json(payload),
+            )
         )
-        for row in rows
-    ]
+    return out
 
 
 def mark_events(conn: Connection, marks: list[tuple[int, uuid.UUID | None, int]]) -> None:

@@ -141,10 +141,22 @@ class BatchResolver:
     def resolve(
         self, idents: Sequence[Ident], when: datetime, seq: int, reason: str
     ) -> uuid.UUID | None:
+        owner = self.owner
+        # Most events name only identifiers already on one profile: nothing to decide (the
+        # rules below would pick that profile and change nothing).
+        roots: set[uuid.UUID] = set()
+        for ident in idents:
+            pid = owner.get(ident)  # an Ident is its own (type, value) key
+            if pid is None:
+                break
+            roots.add(self.root(pid))
+        else:
+            if len(roots) == 1:
+                return roots.pop()
         matched: list[tuple[Ident, uuid.UUID]] = []
         unmatched: list[Ident] = []
         for ident in idents:
-            pid = self.owner.get((ident.type, ident.value))
+            pid = owner.get(ident)
             if pid is None:
                 unmatched.append(ident)
             else:
@@ -510,8 +522,9 @@ def prepare_batch(
             resolver.stats.unattributed += 1
             resolver.pending.marks.append((event.seq, None, UNATTRIBUTED))
             continue
-        resolver.apply(resolver.root(target), event, event.payload)
-        resolver.pending.marks.append((event.seq, resolver.root(target), PROCESSED))
+        root = resolver.root(target)
+        resolver.apply(root, event, event.payload)
+        resolver.pending.marks.append((event.seq, root, PROCESSED))
     return resolver
 
 
