@@ -86,7 +86,8 @@ def check(locale: str) -> Problems:
         if not message.id:
             continue
         entry = catalog.get(message.id, message.context)
-        if entry is None or not entry.string or entry.fuzzy:
+        # A plural entry is a tuple of forms: every form must be filled, not just one.
+        if entry is None or entry.fuzzy or not all(_texts(entry.string)):
             problems.untranslated.append(_text(message.id))
             continue
         wanted = {name for text in _texts(message.id) for name in PLACEHOLDER.findall(text)}
@@ -96,8 +97,10 @@ def check(locale: str) -> Problems:
     return problems
 
 
-def _texts(value: str | tuple[str, ...] | list[str]) -> list[str]:
+def _texts(value: str | tuple[str, ...] | list[str] | None) -> list[str]:
     """A message's forms: one text, or singular and plurals (a tuple or list in babel)."""
+    if value is None:
+        return [""]
     return [value] if isinstance(value, str) else list(value)
 
 

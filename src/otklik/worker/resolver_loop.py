@@ -32,6 +32,7 @@ from otklik.profiles.log_repository import PendingEvent
 from otklik.profiles.resolver import BatchStats, ResolverConfig, prepare_batch
 
 log = logging.getLogger(__name__)
+CONFIG_TTL = 30.0
 BATCH_FIELDS = [f.name for f in fields(BatchStats)]
 
 
@@ -62,27 +63,29 @@ class ResolverLoop:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._configs: dict[uuid.UUID, ResolverConfig] = {}
+        # Workspace settings (phone region, currency) change rarely but may be edited in the
+        # console of another process: re-read them after CONFIG_TTL seconds.
+        self._configs: dict[uuid.UUID, tuple[float, ResolverConfig]] = {}
         self._junk: dict[str, Junk] = {}
         self.idle = threading.Event()
 
     def config_for(self, conn: Any, workspace_id: uuid.UUID) -> ResolverConfig:
-        config = self._configs.get(workspace_id)
-        if config is None:
-            row = conn.execute(
-                select(Workspace.default_region, Workspace.currency).where(
-                    Workspace.id == workspace_id
-                )
-            ).first()
-            region = (row.default_region if row else None) or self.settings.default_phone_region
-            currency = (row.currency if row else None) or "RUB"
-            junk = self._junk.get(region)
-            if junk is None:
-                junk = self._junk[region] = Junk.build(self.settings.junk_identifiers, region)
-            config = ResolverConfig(
-                region, currency, frozenset(self.settings.identity_unique_types), junk
-            )
-            self._configs[workspace_id] = config
+        cached = self._configs.get(workspace_id)
+        now = time.monotonic()
+        if cached is not None and now - cached[0] < CONFIG_TTL:
+            return cached[1]
+        row = conn.execute(
+            select(Workspace.default_region, Workspace.currency).where(Workspace.id == workspace_id)
+        ).first()
+        region = (row.default_region if row else None) or self.settings.default_phone_region
+        currency = (row.currency if row else None) or "RUB"
+        junk = self._junk.get(region)
+        if junk is None:
+            junk = self._junk[region] = Junk.build(self.settings.junk_identifiers, region)
+        config = ResolverConfig(
+            region, currency, frozenset(self.settings.identity_unique_types), junk
+        )
+        self._configs[workspace_id] = (now, config)
         return config
 
     def run_once(self) -> int:
