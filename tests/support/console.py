@@ -5,13 +5,18 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import httpx
+from playwright.sync_api import Page, expect
 from sqlalchemy import Engine
 
 from otklik.kit.db import session_scope
 from otklik.users import service as users
+
+if TYPE_CHECKING:
+    from tests.conftest import LiveServer
 
 PASSWORD = "correct-horse-battery-9"
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -76,3 +81,15 @@ class ConsoleClient:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def sign_in(
+    page: Page, live: LiveServer, user: ConsoleUser, path: str = "/", *, arrive: bool = True
+) -> None:
+    """Sign in through the real form in a browser; by default wait until `path` is shown."""
+    page.goto(f"{live.url}/login" + (f"?next={quote(path, safe='')}" if path != "/" else ""))
+    page.fill("#email", user.email)
+    page.fill("#password", user.password)
+    page.click("button[type=submit]")
+    if arrive:
+        expect(page).to_have_url(f"{live.url}{path}")

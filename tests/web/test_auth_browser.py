@@ -8,19 +8,12 @@ from sqlalchemy import Engine
 
 from tests.conftest import LiveServer, Tenant
 from tests.support.browser import PHONE, Pages
-from tests.support.console import ConsoleUser, add_user
+from tests.support.console import ConsoleUser, add_user, sign_in
 
 
 @pytest.fixture(scope="module")
 def backend() -> str:
     return "sqlite"
-
-
-def sign_in(page: Page, live: LiveServer, user: ConsoleUser, path: str = "/") -> None:
-    page.goto(f"{live.url}/login" + (f"?next={path}" if path != "/" else ""))
-    page.fill("#email", user.email)
-    page.fill("#password", user.password)
-    page.click("button[type=submit]")
 
 
 def test_an_admin_signs_in_sees_the_dashboard_chart_and_signs_out(
@@ -41,7 +34,7 @@ def test_a_wrong_password_keeps_you_on_the_form_with_a_message(
     live: LiveServer, engine: Engine, tenant: Tenant, page: Page
 ) -> None:
     user = add_user(engine, tenant.id, "viewer")
-    sign_in(page, live, ConsoleUser(user.email, "not-the-password", "viewer"))
+    sign_in(page, live, ConsoleUser(user.email, "not-the-password", "viewer"), arrive=False)
     expect(page.get_by_role("alert")).to_have_text("Wrong email or password.")
     expect(page.locator("#email")).to_have_value(user.email)
 

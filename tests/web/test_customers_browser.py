@@ -13,21 +13,13 @@ from sqlalchemy import Engine
 from tests.conftest import LiveServer, Tenant
 from tests.profiles.support import get, pid_of, send, track
 from tests.support.browser import PHONE, Pages
-from tests.support.console import ConsoleUser, add_user
+from tests.support.console import add_user, sign_in
 from tests.web.test_customers import recent, shop
 
 
 @pytest.fixture(scope="module")
 def backend() -> str:
     return "sqlite"
-
-
-def sign_in(page: Page, live: LiveServer, user: ConsoleUser) -> None:
-    page.goto(f"{live.url}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", user.password)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("link", name="Customers")).to_be_visible()
 
 
 def test_an_operator_searches_opens_the_card_pages_the_timeline_and_reads_an_event(

@@ -12,20 +12,12 @@ from sqlalchemy import Engine
 
 from tests.conftest import LiveServer, Tenant
 from tests.support.browser import Pages
-from tests.support.console import ConsoleUser, add_user
+from tests.support.console import add_user, sign_in
 
 
 @pytest.fixture(scope="module")
 def backend() -> str:
     return "sqlite"
-
-
-def sign_in(page: Page, live: LiveServer, user: ConsoleUser, path: str) -> None:
-    page.goto(f"{live.url}/login?next={path}")
-    page.fill("#email", user.email)
-    page.fill("#password", user.password)
-    page.click("button[type=submit]")
-    expect(page).to_have_url(f"{live.url}{path}")
 
 
 @pytest.fixture

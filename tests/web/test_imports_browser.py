@@ -17,7 +17,7 @@ from otklik.offline import jobs_runner
 from tests.conftest import LiveServer, Tenant
 from tests.offline.support import csv_file
 from tests.support.browser import PHONE, Pages
-from tests.support.console import ConsoleUser, add_user
+from tests.support.console import add_user, sign_in
 
 HEADER = ("Customer ID", "E-mail", "Phone", "Name", "Score")
 ROWS = [
@@ -44,13 +44,6 @@ def slow_store(monkeypatch: pytest.MonkeyPatch) -> None:
         return real(engine, rows, progress)
 
     monkeypatch.setattr(jobs_runner, "store", store)
-
-
-def sign_in(page: Page, live: LiveServer, user: ConsoleUser) -> None:
-    page.goto(f"{live.url}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", user.password)
-    page.click("button[type=submit]")
 
 
 def test_a_marketer_imports_customers_and_downloads_the_rejected_rows(

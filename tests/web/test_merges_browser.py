@@ -10,21 +10,13 @@ from sqlalchemy import Engine
 from tests.conftest import LiveServer, Tenant
 from tests.profiles.support import get, pid_of
 from tests.support.browser import PHONE, Pages
-from tests.support.console import ConsoleUser, add_user
+from tests.support.console import add_user, sign_in
 from tests.web.test_merges import two_olgas
 
 
 @pytest.fixture(scope="module")
 def backend() -> str:
     return "sqlite"
-
-
-def sign_in(page: Page, live: LiveServer, user: ConsoleUser) -> None:
-    page.goto(f"{live.url}/login")
-    page.fill("#email", user.email)
-    page.fill("#password", user.password)
-    page.click("button[type=submit]")
-    expect(page.get_by_role("link", name="Duplicates & merges")).to_be_visible()
 
 
 def test_a_marketer_compares_merges_and_undoes_in_the_browser(
@@ -45,6 +37,7 @@ def test_a_marketer_compares_merges_and_undoes_in_the_browser(
     group.get_by_role("link", name="Compare side by side").click()
 
     expect(page.locator("h1")).to_have_text("Compare customers")
+    page.wait_for_load_state("load")
     city = page.locator('table.compare tr[data-trait="city"]')
     expect(city).to_contain_text("differs")
     # The survivor's value is marked as winning, and follows the choice of survivor.

@@ -9,19 +9,12 @@ from sqlalchemy import Engine
 
 from tests.conftest import LiveServer, Tenant
 from tests.support.browser import Pages
-from tests.support.console import ConsoleUser, add_user
+from tests.support.console import add_user, sign_in
 
 
 @pytest.fixture(scope="module")
 def backend() -> str:
     return "sqlite"
-
-
-def sign_in(page: Page, live: LiveServer, user: ConsoleUser, path: str = "/") -> None:
-    page.goto(f"{live.url}/login" + (f"?next={path}" if path != "/" else ""))
-    page.fill("#email", user.email)
-    page.fill("#password", user.password)
-    page.click("button[type=submit]")
 
 
 def test_an_admin_creates_a_key_sees_it_once_and_revokes_it(
