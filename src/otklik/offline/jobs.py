@@ -76,8 +76,17 @@ def author(session: Session, job: ImportJob) -> str | None:
     return repo.author_email(session, job.user_id)
 
 
-def create_job(
-    session: Session,
+def create_job(session: Session, **upload: Any) -> ImportJob:
+    """Checks the file reads as a whole and keeps it, with its columns and first rows."""
+    return store_job(session, prepare_job(**upload))
+
+
+def store_job(session: Session, job: ImportJob) -> ImportJob:
+    repo.add(session, job)
+    return job
+
+
+def prepare_job(
     *,
     workspace_id: uuid.UUID,
     user_id: uuid.UUID | None,
@@ -87,7 +96,7 @@ def create_job(
     max_bytes: int,
     now: datetime,
 ) -> ImportJob:
-    """Checks the file reads as a whole and keeps it, with its columns and first rows."""
+    """The checked, not yet stored job: reading a large file needs no store (nor its lock)."""
     # Some browsers send the full local path; only the name means anything here.
     filename = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "upload"
     if kind not in convert.KINDS:
@@ -122,7 +131,6 @@ def create_job(
         report={"columns": shape.columns, "sample": sample},
         created_at=now,
     )
-    repo.add(session, job)
     return job
 
 

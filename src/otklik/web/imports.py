@@ -15,6 +15,7 @@ from fastapi import APIRouter, BackgroundTasks, FastAPI, File, Form, Request, Up
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
+from otklik.kit.db import session_scope
 from otklik.kit.errors import AppError, Conflict
 from otklik.kit.time import utc_now
 from otklik.kit.web import DbSession
@@ -166,36 +167,37 @@ def import_list(request: Request, console: DataManager, session: DbSession) -> H
 def upload(
     request: Request,
     console: DataManager,
-    session: DbSession,
     kind: Annotated[str, Form()] = "",
     file: Annotated[UploadFile | None, File()] = None,
 ) -> Response:
+    # No request-wide write session here: reading and checking a large file must not hold
+    # the store's write turn (on SQLite it would stall ingest); the job is stored after.
+    engine = request.app.state.engine
     limit = request.app.state.settings.import_max_bytes
+    refusal: dict[str, Any] | None = None
+    status = 422
     if file is None or not file.filename:
-        refusal: dict[str, Any] = {
-            "code": "no_file",
-            "text": REFUSALS["no_file"],
-            "params": {},
-            "detail": None,
-        }
-        return _list_page(request, console, session, kind=kind, refusal=refusal, status=422)
-    # One byte over the limit is enough to know the file is too large.
-    data = file.file.read(limit + 1)
-    try:
-        job = jobs.create_job(
-            session,
-            workspace_id=console.workspace_id,
-            user_id=console.user_id,
-            kind=kind,
-            filename=file.filename,
-            data=data,
-            max_bytes=limit,
-            now=utc_now(),
-        )
-    except AppError as exc:
-        return _list_page(
-            request, console, session, kind=kind, refusal=_refusal(exc), status=exc.status
-        )
+        refusal = {"code": "no_file", "text": REFUSALS["no_file"], "params": {}, "detail": None}
+    else:
+        # One byte over the limit is enough to know the file is too large.
+        data = file.file.read(limit + 1)
+        try:
+            job = jobs.prepare_job(
+                workspace_id=console.workspace_id,
+                user_id=console.user_id,
+                kind=kind,
+                filename=file.filename,
+                data=data,
+                max_bytes=limit,
+                now=utc_now(),
+            )
+        except AppError as exc:
+            refusal, status = _refusal(exc), exc.status
+    if refusal is not None:
+        with session_scope(engine, write=False) as session:
+            return _list_page(request, console, session, kind=kind, refusal=refusal, status=status)
+    with session_scope(engine) as session:
+        jobs.store_job(session, job)
     return RedirectResponse(f"/imports/{job.id}/mapping", status_code=303)
 
 

@@ -18,7 +18,6 @@ from fastapi import Depends, Request
 from otklik.kit.db import session_scope
 from otklik.kit.errors import AppError, Forbidden
 from otklik.kit.time import utc_now
-from otklik.kit.web import DbSession
 from otklik.users import service as users
 from otklik.users.roles import Permission, allows
 from otklik.web import i18n
@@ -81,21 +80,27 @@ class Console:
         return allows(self.role, Permission(permission))
 
 
-def current_console(request: Request, session: DbSession) -> Console:
+def current_console(request: Request) -> Console:
     token = request.cookies.get(SESSION_COOKIE)
     if not token:
         raise LoginRequired("Please sign in")
     now = utc_now()
-    signed = users.signed_in(session, token, now)
-    if signed is None:
-        raise LoginRequired("Your session has ended; please sign in again")
+    engine = request.app.state.engine
+    # Its own short read: the endpoint's write session (and on SQLite the write turn) is
+    # taken only by endpoints that write, and only once the sign-in is known to be good.
+    with session_scope(engine, write=False) as session:
+        signed = users.signed_in(session, token, now)
+        if signed is None:
+            raise LoginRequired("Your session has ended; please sign in again")
+        spaces = users.workspaces_of(session, signed.user.id)
     if users.needs_touch(signed.last_seen_at, now):
         # Sliding expiry in its own short write, so reading pages stays read-only.
-        with session_scope(request.app.state.engine) as writer:
+        with session_scope(engine) as writer:
             users.touch(writer, signed.session_id, now)
-    locale = i18n.supported(signed.user.locale) or i18n.supported(request.cookies.get(LANG_COOKIE))
+    locale = i18n.supported(signed.user.locale) or i18n.supported(
+        request.cookies.get(LANG_COOKIE)
+    )
     locale = locale or i18n.negotiate(request.headers.get("accept-language"))
-    spaces = users.workspaces_of(session, signed.user.id)
     console = Console(signed, token, locale, spaces)
     # Error pages raised later in this request show the signed-in navigation.
     request.state.console = console
