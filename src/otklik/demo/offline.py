@@ -35,6 +35,8 @@ from otklik.demo.identities import (
     translit,
 )
 from otklik.demo.people import DAY_MS, HOUR_MS, to_ms
+from otklik.offline.columns import FIELDS
+from otklik.offline.rows import ORDERS
 
 if TYPE_CHECKING:
     from otklik.demo.generator import DemoConfig
@@ -49,17 +51,8 @@ CUSTOMER_COLUMNS = (
     "city",
     "loyalty_card",
 )
-ORDER_COLUMNS = (
-    "order_id",
-    "customer_external_id",
-    "placed_at",
-    "total",
-    "currency",
-    "sku",
-    "name",
-    "quantity",
-    "price",
-)
+# The receipt lines carry exactly the order fields the importer knows.
+ORDER_COLUMNS = FIELDS[ORDERS]
 
 
 def _ean13(rng: random.Random) -> str:
