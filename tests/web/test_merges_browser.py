@@ -42,12 +42,13 @@ def test_a_marketer_compares_merges_and_undoes_in_the_browser(
     expect(city).to_contain_text("differs")
     # The survivor's value is marked as winning, and follows the choice of survivor.
     expect(city.locator("td.wins")).to_have_text("Kazan")
-    page.get_by_label("Customer A:").check()
+    # Which of the two is "A" depends on their ids; choose by who they are.
+    page.locator(f'input[name="winner"][value="{first}"]').check()
     expect(city.locator("td.wins")).to_have_text("Moscow")
     kept, replaced = page.locator('table.conflicts tr[data-trait="city"] td span:visible').all()
     expect(kept).to_have_text("Moscow")
     expect(replaced).to_have_text("Kazan")
-    page.get_by_label("Customer B:").check()
+    page.locator(f'input[name="winner"][value="{second}"]').check()
 
     merge_button = page.get_by_role("button", name="Merge customers")
     merge_button.click()
