@@ -124,14 +124,13 @@ def _first_text(values: dict[str, Any], *keys: str) -> str | None:
 
 
 def event_detail(scope: Scope, profile_id: uuid.UUID, seq: int) -> dict[str, Any]:
-    """One event of the customer's cluster, with its payload as indented JSON text."""
+    """One event of the customer's cluster."""
     found = service.locate(scope, profile_id)
     row = search_repo.event_in_cluster(scope.conn, scope.workspace_id, found.members, seq)
     if row is None:
         raise EventNotFound("No such event for this customer")
     view = service.event_view(row)
-    pretty = json.dumps(view["payload"], indent=2, ensure_ascii=False, default=str)
-    return {**view, "status": row.status, "pretty": pretty, "root_id": found.root.id}
+    return {**view, "status": row.status, "root_id": found.root.id}
 
 
 def parse_trait_value(kind: str, raw: str) -> Any:

@@ -9,7 +9,6 @@ ingest/debug_repository.py) and gets back only the rows above it, prepended to t
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -22,7 +21,7 @@ from otklik.kit.errors import NotFound
 from otklik.kit.web import DbSession
 from otklik.models.event import FAILED, PENDING, PROCESSED, UNATTRIBUTED
 from otklik.web.notices import N_
-from otklik.web.render import render
+from otklik.web.render import pretty_json, render
 from otklik.web.session import Viewer
 
 router = APIRouter(include_in_schema=False)
@@ -54,16 +53,6 @@ class Filters:
         return debug.EventFilter(kind, self.name.strip() or None, self.q.strip() or None)
 
 
-def pretty(payload: Any) -> str:
-    """A payload as indented JSON; text that is not JSON is shown as it came."""
-    if isinstance(payload, str):
-        try:
-            payload = json.loads(payload)
-        except ValueError:
-            return payload
-    return json.dumps(payload, indent=2, ensure_ascii=False, default=str)
-
-
 def _context(filters: Filters, **extra: Any) -> dict[str, Any]:
     return {
         "filters": filters,
@@ -93,7 +82,7 @@ def live_page(
     context = _context(
         filters,
         events=events,
-        rejected=[(row, pretty(row.payload)) for row in rejected],
+        rejected=[(row, pretty_json(row.payload)) for row in rejected],
         event_mark=event_mark,
         rejected_mark=rejected_mark,
         max_rows=MAX_ROWS,
@@ -141,7 +130,7 @@ def live_rejected(
     return render(
         request,
         "events/_rejected_rows.html",
-        {"rejected": [(row, pretty(row.payload)) for row in rows], "fresh": True},
+        {"rejected": [(row, pretty_json(row.payload)) for row in rows], "fresh": True},
         console=console,
         headers={CURSOR_HEADER: str(max(mark, after))},
     )
@@ -154,7 +143,7 @@ def event_detail(request: Request, console: Viewer, session: DbSession, seq: int
         raise NotFound(N_("No such event in this workspace."), code="event_not_found")
     context = {
         "event": row,
-        "payload": pretty(row.payload),
+        "payload": pretty_json(row.payload),
         "statuses": STATUSES,
         "processed": PROCESSED,
     }

@@ -6,6 +6,7 @@ from context variables set for the one render, so filters need no arguments in t
 
 from __future__ import annotations
 
+import json
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -81,6 +82,16 @@ def _percent(value: float | None) -> str:
     return format_percent(value, "#,##0.#%", locale=i18n.current_locale.get())
 
 
+def pretty_json(payload: Any) -> str:
+    """A payload as indented JSON; text that is not JSON is shown as it came."""
+    if isinstance(payload, str):
+        try:
+            payload = json.loads(payload)
+        except ValueError:
+            return payload
+    return json.dumps(payload, indent=2, ensure_ascii=False, default=str)
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES),
@@ -92,7 +103,15 @@ def _environment() -> Environment:
     env.install_gettext_callables(  # type: ignore[attr-defined]
         i18n.gettext, i18n.ngettext, newstyle=True
     )
-    env.filters.update(dt=_dt, date=_date, ago=_ago, number=_number, money=_money, percent=_percent)
+    env.filters.update(
+        dt=_dt,
+        date=_date,
+        ago=_ago,
+        number=_number,
+        money=_money,
+        percent=_percent,
+        pretty_json=pretty_json,
+    )
     env.globals.update(
         version=__version__,
         languages=i18n.LANGUAGE_NAMES,
