@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import uuid
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from otklik.kit.errors import Conflict, Forbidden, NotFound, Unauthorized, Unpro
 from otklik.models import Membership, User, WebSession, Workspace
 from otklik.users import passwords, repository
 from otklik.users.roles import ROLES, Role
+from otklik.workspaces.keys import hash_token
 
 SESSION_TTL = timedelta(days=14)
 # Sliding expiry is written at most this often, so reading pages stays read-only.
@@ -97,10 +97,6 @@ def check_role(role: str) -> str:
     if role not in ROLES:
         raise UnknownRole(f"Unknown role {role!r}; use one of {', '.join(ROLES)}")
     return role
-
-
-def token_hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def add_member(
@@ -216,7 +212,7 @@ def start_session(
     repository.delete_expired_sessions(session, now)
     token = secrets.token_urlsafe(32)
     row = WebSession(
-        token_hash=token_hash(token),
+        token_hash=hash_token(token),
         user_id=user.id,
         workspace_id=spaces[0][0].id,
         csrf_token=secrets.token_urlsafe(32),
@@ -230,7 +226,7 @@ def start_session(
 
 
 def signed_in(session: Session, token: str, now: datetime) -> SignedIn | None:
-    row = repository.session_by_hash(session, token_hash(token))
+    row = repository.session_by_hash(session, hash_token(token))
     if row is None or row.expires_at <= now:
         return None
     user = repository.get_user(session, row.user_id)
@@ -258,7 +254,7 @@ def touch(session: Session, session_id: uuid.UUID, now: datetime) -> None:
 
 
 def switch_workspace(session: Session, token: str, workspace_id: uuid.UUID) -> None:
-    row = repository.session_by_hash(session, token_hash(token))
+    row = repository.session_by_hash(session, hash_token(token))
     if row is None:
         raise InvalidCredentials("Not signed in")
     if repository.membership(session, row.user_id, workspace_id) is None:
@@ -268,4 +264,4 @@ def switch_workspace(session: Session, token: str, workspace_id: uuid.UUID) -> N
 
 
 def end_session(session: Session, token: str) -> None:
-    repository.delete_session(session, token_hash(token))
+    repository.delete_session(session, hash_token(token))
