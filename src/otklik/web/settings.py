@@ -14,7 +14,6 @@ from babel import Locale
 from babel.numbers import get_currency_name
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from sqlalchemy import event
 
 from otklik.kit.errors import AppError
 from otklik.kit.web import DbSession
@@ -188,10 +187,7 @@ def revoke_key(request: Request, console: Admin, session: DbSession, key_id: uui
     except AppError as exc:
         message = KEY_ERRORS.get(exc.code, exc.message)
         return _keys_page(request, console, session, error=message, status=exc.status)
-    cache = request.app.state.authenticator.cache
-    # Cleared once the revoke is committed: a lookup in between would cache the live key again.
-    # Other processes forget it when their cache entry expires (workspaces/keys.py).
-    event.listen(session, "after_commit", lambda _session: cache.clear(), once=True)
+    request.app.state.authenticator.forget_after_commit(session)
     return RedirectResponse("/settings/keys?notice=key_revoked", status_code=303)
 
 

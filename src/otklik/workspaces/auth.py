@@ -8,7 +8,8 @@ import uuid
 from typing import Annotated
 
 from fastapi import Depends, Request
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
+from sqlalchemy.orm import Session
 
 from otklik.kit.db import read_tx
 from otklik.kit.errors import Forbidden, Unauthorized
@@ -30,6 +31,14 @@ class Authenticator:
             owner = repository.find_active_key(conn, digest)
         self.cache.put(digest, owner)
         return owner
+
+    def forget_after_commit(self, session: Session) -> None:
+        """After a key is revoked: drop cached lookups once the revoke is committed.
+
+        Not before, or a lookup in between would cache the live key again. Other processes
+        forget it when their cache entry expires (keys.py).
+        """
+        event.listen(session, "after_commit", lambda _session: self.cache.clear(), once=True)
 
 
 def credentials_from_header(header: str | None) -> tuple[str, str] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, Request, Response
-from sqlalchemy import event
 
 from otklik.kit.web import DbSession
 from otklik.workspaces import service
@@ -53,7 +52,5 @@ def revoke_key(
     request: Request,
 ) -> Response:
     service.revoke_key(session, workspace_id, key_id)
-    cache = request.app.state.authenticator.cache
-    # Clear once the revoke is committed: a lookup in between would cache the live key again.
-    event.listen(session, "after_commit", lambda _session: cache.clear(), once=True)
+    request.app.state.authenticator.forget_after_commit(session)
     return Response(status_code=204)
