@@ -36,8 +36,7 @@ CHOICES = ["external_id", "email", jobs.TRAIT, jobs.IGNORE]
 
 def uploaded(engine: Engine, tenant: Tenant, data: bytes = FILE, name: str = "a.csv") -> uuid.UUID:
     with session_scope(engine) as session:
-        job = jobs.create_job(
-            session,
+        job = jobs.prepare_job(
             workspace_id=tenant.id,
             user_id=None,
             kind="customers",
@@ -46,7 +45,7 @@ def uploaded(engine: Engine, tenant: Tenant, data: bytes = FILE, name: str = "a.
             max_bytes=1_000_000,
             now=utc_now(),
         )
-        return job.id
+        return jobs.store_job(session, job).id
 
 
 def queued(engine: Engine, tenant: Tenant, choices: list[str] = CHOICES) -> uuid.UUID:
@@ -263,9 +262,8 @@ def test_a_mapping_names_each_required_field_once_and_only_known_fields(
 def test_files_that_cannot_be_read_are_refused_before_anything_is_kept(
     engine: Engine, tenant: Tenant, data: bytes, name: str, code: str
 ) -> None:
-    with session_scope(engine) as session, pytest.raises(AppError) as refused:
-        jobs.create_job(
-            session,
+    with pytest.raises(AppError) as refused:
+        jobs.prepare_job(
             workspace_id=tenant.id,
             user_id=None,
             kind="customers",

@@ -76,11 +76,6 @@ def author(session: Session, job: ImportJob) -> str | None:
     return repo.author_email(session, job.user_id)
 
 
-def create_job(session: Session, **upload: Any) -> ImportJob:
-    """Checks the file reads as a whole and keeps it, with its columns and first rows."""
-    return store_job(session, prepare_job(**upload))
-
-
 def store_job(session: Session, job: ImportJob) -> ImportJob:
     repo.add(session, job)
     return job
@@ -96,7 +91,10 @@ def prepare_job(
     max_bytes: int,
     now: datetime,
 ) -> ImportJob:
-    """The checked, not yet stored job: reading a large file needs no store (nor its lock)."""
+    """Checks the file reads as a whole; the job keeps it, with its columns and first rows.
+
+    Not stored yet (see store_job): reading a large file needs no store, nor its write lock.
+    """
     # Some browsers send the full local path; only the name means anything here.
     filename = filename.replace("\\", "/").rsplit("/", 1)[-1].strip() or "upload"
     if kind not in convert.KINDS:
