@@ -20,6 +20,8 @@ LOCALES: tuple[str, ...] = ("en", "ru")
 DEFAULT_LOCALE = "en"
 LOCALE_DIR = Path(__file__).parent / "locale"
 LANGUAGE_NAMES = {"en": "English", "ru": "Русский"}
+# Remembers the language picked before signing in (and beside the account's choice).
+LANG_COOKIE = "otklik_lang"
 
 current_locale: ContextVar[str] = ContextVar("current_locale", default=DEFAULT_LOCALE)
 
@@ -67,6 +69,11 @@ def negotiate(accept_language: str | None) -> str:
         if code and quality > 0:
             choices.append((-quality, position, code))
     return min(choices)[2] if choices else DEFAULT_LOCALE
+
+
+def choose(account: str | None, cookie: str | None, accept_language: str | None) -> str:
+    """The account's choice, else the one remembered in the browser, else its languages."""
+    return supported(account) or supported(cookie) or negotiate(accept_language)
 
 
 def babel_locale(locale: str) -> Locale:

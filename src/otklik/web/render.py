@@ -127,8 +127,9 @@ ENV = _environment()
 def request_locale(request: Request, console: Console | None) -> str:
     if console is not None:
         return console.locale
-    chosen = i18n.supported(request.cookies.get("otklik_lang"))
-    return chosen or i18n.negotiate(request.headers.get("accept-language"))
+    return i18n.choose(
+        None, request.cookies.get(i18n.LANG_COOKIE), request.headers.get("accept-language")
+    )
 
 
 def render_text(

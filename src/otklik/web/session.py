@@ -23,7 +23,7 @@ from otklik.users.roles import Permission, allows
 from otklik.web import i18n
 
 SESSION_COOKIE = "otklik_session"
-LANG_COOKIE = "otklik_lang"
+LANG_COOKIE = i18n.LANG_COOKIE
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "x-csrf-token"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -97,10 +97,11 @@ def current_console(request: Request) -> Console:
         # Sliding expiry in its own short write, so reading pages stays read-only.
         with session_scope(engine) as writer:
             users.touch(writer, signed.session_id, now)
-    locale = i18n.supported(signed.user.locale) or i18n.supported(
-        request.cookies.get(LANG_COOKIE)
+    locale = i18n.choose(
+        signed.user.locale,
+        request.cookies.get(LANG_COOKIE),
+        request.headers.get("accept-language"),
     )
-    locale = locale or i18n.negotiate(request.headers.get("accept-language"))
     console = Console(signed, token, locale, spaces)
     # Error pages raised later in this request show the signed-in navigation.
     request.state.console = console
