@@ -1,0 +1,1 @@
+"""Channel adapters: one contract, one module per provider, an explicit registry."""

@@ -1,0 +1,43 @@
+"""Which adapter class serves which (channel kind, provider): an explicit table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from otklik.channels import logging_fake
+from otklik.channels.base import Adapter, ChannelConfig, ChannelKind
+from otklik.kit.errors import Unprocessable
+
+ADAPTERS: dict[tuple[ChannelKind, str], type[Adapter[Any]]] = {
+    (ChannelKind.EMAIL, "logging"): logging_fake.LoggingEmail,
+    (ChannelKind.SMS, "logging"): logging_fake.LoggingSms,
+    (ChannelKind.WEBPUSH, "logging"): logging_fake.LoggingWebPush,
+    (ChannelKind.MOBILE_PUSH, "logging"): logging_fake.LoggingMobilePush,
+    (ChannelKind.TELEGRAM, "logging"): logging_fake.LoggingTelegram,
+    (ChannelKind.WEBHOOK, "logging"): logging_fake.LoggingWebhook,
+}
+
+
+def adapter_class(kind: ChannelKind, provider: str) -> type[Adapter[Any]]:
+    try:
+        return ADAPTERS[(kind, provider)]
+    except KeyError:
+        known = sorted(p for k, p in ADAPTERS if k == kind)
+        raise Unprocessable(
+            f"unknown provider {provider!r} for {kind.value}; known: {', '.join(known)}",
+            code="unknown_provider",
+        ) from None
+
+
+def providers(kind: ChannelKind) -> list[str]:
+    return sorted(p for k, p in ADAPTERS if k == kind)
+
+
+def parse_config(kind: ChannelKind, provider: str, raw: dict[str, Any]) -> ChannelConfig:
+    """The provider's typed config from stored JSON; pydantic errors name the field."""
+    return adapter_class(kind, provider).config_class.model_validate(raw)
+
+
+def build(kind: ChannelKind, provider: str, raw: dict[str, Any]) -> Adapter[Any]:
+    cls = adapter_class(kind, provider)
+    return cls(cls.config_class.model_validate(raw))
