@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import ForeignKey, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
@@ -22,6 +23,8 @@ class Workspace(Base):
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     default_region: Mapped[str] = mapped_column(String(2), default="RU")
     currency: Mapped[str] = mapped_column(String(3), default="RUB")
+    # Quiet hours, consent regime, preference-centre topics: see delivery/settings.py.
+    delivery: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = mapped_column(default=utc_now)
 
 
