@@ -78,6 +78,14 @@ class Settings(BaseSettings):
     queue_path: str = "./var/queue.db"
     redis_url: str = "redis://127.0.0.1:6379/0"
 
+    # Where people's links (tracking, unsubscribe, preferences) point; a workspace may override.
+    public_url: str = "http://127.0.0.1:8000"
+    # Sending: how long a claimed message may stay in flight before another worker takes it
+    # back (the worker died), and the huey consumer's thread count in embedded mode.
+    delivery_lease_seconds: int = 120
+    delivery_workers: int = 4
+    delivery_batch: int = 100
+
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
 
     @field_validator("identity_unique_types", "junk_identifiers", "cors_origins", mode="before")

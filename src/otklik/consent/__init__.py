@@ -1,0 +1,1 @@
+"""Consent per channel and purpose, double opt-in, unsubscribes and suppression lists."""

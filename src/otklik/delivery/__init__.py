@@ -1,0 +1,1 @@
+"""The one delivery pipeline: consent and policy gates, rendering, sending, receipts."""
