@@ -81,8 +81,10 @@ def db_url(backend: str, request: pytest.FixtureRequest, tmp_path_factory: Any) 
 
 
 @pytest.fixture(scope="module")
-def settings(db_url: str) -> Settings:
-    return Settings(database_url=db_url, sqlite_synchronous="NORMAL")
+def settings(db_url: str, tmp_path_factory: Any) -> Settings:
+    # Each module's app gets its own task queue file, so no module consumes another's tasks.
+    queue = tmp_path_factory.mktemp("queue") / "queue.db"
+    return Settings(database_url=db_url, sqlite_synchronous="NORMAL", queue_path=str(queue))
 
 
 @pytest.fixture(scope="module")

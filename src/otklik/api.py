@@ -4,9 +4,18 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from otklik.delivery.endpoints import router as delivery_router
 from otklik.ingest.endpoints import router as ingest_router
 from otklik.offline.endpoints import router as offline_router
 from otklik.profiles.endpoints import router as profiles_router
+from otklik.templates.endpoints import router as templates_router
 from otklik.workspaces.endpoints import router as workspace_router
 
-ROUTERS: list[APIRouter] = [ingest_router, workspace_router, profiles_router, offline_router]
+ROUTERS: list[APIRouter] = [
+    ingest_router,
+    workspace_router,
+    profiles_router,
+    offline_router,
+    delivery_router,
+    templates_router,
+]

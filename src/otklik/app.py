@@ -14,6 +14,8 @@ from sqlalchemy import Engine
 from otklik import __version__
 from otklik.api import ROUTERS
 from otklik.config import Settings, get_settings
+from otklik.delivery.public import router as public_router
+from otklik.delivery.runtime import DeliveryRuntime
 from otklik.ingest.endpoints import COMPONENTS
 from otklik.ingest.repository import count_pending
 from otklik.ingest.service import Backlog, IngestService
@@ -47,6 +49,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         on_commit=committed,
     )
     authenticator = Authenticator(engine)
+    delivery = DeliveryRuntime(engine, settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -56,11 +59,13 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         writer.start()
         if settings.embedded_worker:
             resolver.start()
+        delivery.start(consume=settings.embedded_worker, dispatch=settings.embedded_worker)
         try:
             yield
         finally:
             writer.stop()
             resolver.stop()
+            delivery.stop()
 
     app = FastAPI(
         title="Otklik",
@@ -75,6 +80,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.writer = writer
     app.state.resolver = resolver
     app.state.backlog = backlog
+    app.state.delivery = delivery
     app.state.ingest = IngestService(settings, authenticator, writer, backlog)
     app.add_middleware(
         CORSMiddleware,
@@ -86,6 +92,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)
+    app.include_router(public_router)
     mount_console(app)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
 

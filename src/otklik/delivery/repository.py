@@ -13,6 +13,7 @@ from sqlalchemy import (
     Table,
     and_,
     bindparam,
+    delete,
     insert,
     or_,
     select,
@@ -351,3 +352,28 @@ def message_page(
         )
     stmt = stmt.order_by(MESSAGE.c.created_at.desc(), MESSAGE.c.id.desc()).limit(limit)
     return list(conn.execute(stmt))
+
+
+def save_delivery_settings(conn: Connection, workspace_id: uuid.UUID, raw: dict[str, Any]) -> None:
+    conn.execute(update(WORKSPACE).where(WORKSPACE.c.id == workspace_id).values(delivery=raw))
+
+
+def insert_policy(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(POLICY).values(**row))
+
+
+def all_policies(conn: Connection, workspace_id: uuid.UUID) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(POLICY)
+            .where(POLICY.c.workspace_id == workspace_id)
+            .order_by(POLICY.c.created_at)
+        )
+    )
+
+
+def delete_policy(conn: Connection, workspace_id: uuid.UUID, policy_id: uuid.UUID) -> bool:
+    result = conn.execute(
+        delete(POLICY).where(POLICY.c.workspace_id == workspace_id, POLICY.c.id == policy_id)
+    )
+    return bool(result.rowcount)

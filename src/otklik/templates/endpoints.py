@@ -1,0 +1,122 @@
+"""REST: templates, their versions and previews with a real profile."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from otklik.delivery import repository as delivery_repo
+from otklik.delivery.context import WorkspaceInfo, render_context
+from otklik.delivery.schemas import (
+    PreviewIn,
+    PreviewOut,
+    TemplateIn,
+    TemplateOut,
+    TemplateVersionIn,
+)
+from otklik.delivery.settings import DeliverySettings
+from otklik.kit.web import DbSession
+from otklik.profiles import service as profiles
+from otklik.profiles.endpoints import scope
+from otklik.profiles.service import Scope
+from otklik.templates import repository as repo
+from otklik.templates import service
+from otklik.templates.content import compile_content
+from otklik.workspaces.auth import WorkspaceId
+
+router = APIRouter(prefix="/api/v1", tags=["templates"])
+
+
+def template_out(row: Any, content: dict[str, Any] | None = None) -> TemplateOut:
+    out = TemplateOut.model_validate(row)
+    out.content = content
+    return out
+
+
+@router.post("/templates", response_model=TemplateOut, status_code=201)
+def create_template(body: TemplateIn, workspace_id: WorkspaceId, session: DbSession) -> TemplateOut:
+    conn = session.connection()
+    template_id = service.create(
+        conn, workspace_id, service.TemplateIn(**body.model_dump()), author="api"
+    )
+    row = service.get(conn, workspace_id, str(template_id))
+    return template_out(row, body.content)
+
+
+@router.get("/templates", response_model=list[TemplateOut])
+def list_templates(
+    workspace_id: WorkspaceId,
+    session: DbSession,
+    channel: str | None = None,
+    archived: bool = False,
+) -> list[TemplateOut]:
+    rows = repo.list_templates(session.connection(), workspace_id, channel, archived)
+    return [template_out(r) for r in rows]
+
+
+@router.get("/templates/{ref}", response_model=TemplateOut)
+def get_template(
+    ref: str, workspace_id: WorkspaceId, session: DbSession, version: int | None = Query(None, ge=1)
+) -> TemplateOut:
+    conn = session.connection()
+    row = service.get(conn, workspace_id, ref)
+    return template_out(row, service.content_of(conn, row, version))
+
+
+@router.put("/templates/{ref}", response_model=TemplateOut)
+def save_template(
+    ref: str, body: TemplateVersionIn, workspace_id: WorkspaceId, session: DbSession
+) -> TemplateOut:
+    """Store a new version (checked first: errors name the field and line) and make it current."""
+    conn = session.connection()
+    service.save_version(
+        conn,
+        workspace_id,
+        ref,
+        body.content,
+        "api",
+        name=body.name,
+        purpose=body.purpose,
+        topic=body.topic,
+    )
+    row = service.get(conn, workspace_id, ref)
+    return template_out(row, body.content)
+
+
+@router.post("/templates/{ref}/preview", response_model=PreviewOut)
+def preview_template(ref: str, body: PreviewIn, ctx: Scope = Depends(scope)) -> PreviewOut:
+    row = service.get(ctx.conn, ctx.workspace_id, ref)
+    content = body.content or service.content_of(ctx.conn, row, body.version)
+    compiled = compile_content(row.channel, content)
+    ws_row = delivery_repo.workspaces(ctx.conn, [ctx.workspace_id])[ctx.workspace_id]
+    from zoneinfo import ZoneInfo
+
+    ws = WorkspaceInfo(ws_row, DeliverySettings.of(ws_row.delivery), [], [], ZoneInfo("UTC"))
+    profile = profiles.locate(ctx, body.profile_id).root if body.profile_id else None
+    fake = _PreviewRow(row.channel, {"data": body.data})
+    rendered = compiled.render(render_context(fake, profile, ws, "#unsubscribe", "#preferences"))
+    sms = None
+    if row.channel == "sms":
+        from otklik.channels.sms_parts import count_parts
+
+        parts = count_parts(rendered.text)
+        sms = {"encoding": parts.encoding, "units": parts.units, "parts": parts.parts}
+    return PreviewOut(
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        data=rendered.data,
+        sms=sms,
+    )
+
+
+class _PreviewRow:
+    """Stands in for a message row when rendering a preview (no message exists)."""
+
+    def __init__(self, channel: str, context: dict[str, Any]) -> None:
+        self.id = uuid.UUID(int=0)
+        self.channel = channel
+        self.context = context
+        self.address = None
