@@ -59,7 +59,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         writer.start()
         if settings.embedded_worker:
             resolver.start()
-        delivery.start(consume=settings.embedded_worker, dispatch=settings.embedded_worker)
+        on = settings.embedded_worker and settings.embedded_delivery
+        delivery.start(consume=on, dispatch=on)
         try:
             yield
         finally:

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     console_secure_cookies: bool = False
 
     embedded_worker: bool = True
+    # Send messages inside the web process (embedded mode); off when `otklik worker`s do it.
+    embedded_delivery: bool = True
     resolver_batch: int = 2000
     queue_backend: Literal["sqlite", "redis", "memory"] = "sqlite"
     queue_path: str = "./var/queue.db"

@@ -53,7 +53,8 @@ class ChannelConfig(BaseModel):
     Unknown keys are errors: a typo in a provider setting must not be silently ignored.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # hide_input_in_errors: a rejected value may be a secret; errors name the field only.
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     # None takes the adapter's `capabilities.rate_per_second`.
     rate_per_second: float | None = Field(default=None, gt=0)

@@ -66,22 +66,34 @@ def api(
 
 
 @app.command()
-def worker() -> None:
-    """Scale-out mode: resolve events into profiles (any number may run)."""
+def worker(
+    resolve: bool = typer.Option(True, help="Resolve stored events into profiles"),
+    deliver: bool = typer.Option(True, help="Send messages from the task queue"),
+    dispatch: bool = typer.Option(True, help="Queue due, retried and orphaned messages"),
+) -> None:
+    """Scale-out mode: background work; any number may run, on any machines."""
     import signal
     import threading
 
+    from otklik.delivery.runtime import DeliveryRuntime
     from otklik.worker.resolver_loop import ResolverLoop
 
     engine, settings = engine_and_settings()
     loop = ResolverLoop(engine, settings)
-    loop.start()
+    delivery = DeliveryRuntime(engine, settings)
+    if resolve:
+        loop.start()
+    delivery.start(consume=deliver, dispatch=dispatch)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    console.print("[green]worker running[/]; Ctrl-C to stop")
+    console.print(
+        f"[green]worker running[/] (resolve={resolve}, deliver={deliver}, dispatch={dispatch},"
+        f" queue={settings.queue_backend}); Ctrl-C to stop"
+    )
     stop.wait()
     loop.stop()
+    delivery.stop()
 
 
 @workspace_app.command("create")
