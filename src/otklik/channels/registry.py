@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otklik.channels import logging_fake, telegram, webhook
+from otklik.channels import apns, fcm, logging_fake, telegram, webhook, webpush
 from otklik.channels.base import Adapter, ChannelConfig, ChannelKind
 from otklik.kit.errors import Unprocessable
 
@@ -17,6 +17,9 @@ ADAPTERS: dict[tuple[ChannelKind, str], type[Adapter[Any]]] = {
     (ChannelKind.WEBHOOK, "logging"): logging_fake.LoggingWebhook,
     (ChannelKind.TELEGRAM, "bot_api"): telegram.TelegramBotAdapter,
     (ChannelKind.WEBHOOK, "http"): webhook.SignedWebhookAdapter,
+    (ChannelKind.WEBPUSH, "vapid"): webpush.VapidWebPushAdapter,
+    (ChannelKind.MOBILE_PUSH, "fcm"): fcm.FcmPushAdapter,
+    (ChannelKind.MOBILE_PUSH, "apns"): apns.ApnsPushAdapter,
 }
 
 
