@@ -23,8 +23,8 @@ from otklik.channels.base import (
     InvalidAddress,
     OutboundMessage,
     RetryLater,
-    Sent,
     SendResult,
+    Sent,
 )
 
 log = logging.getLogger("otklik.channels.logging")
