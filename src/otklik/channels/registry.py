@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from otklik.channels import apns, fcm, logging_fake, telegram, webhook, webpush
+from otklik.channels import apns, fcm, logging_fake, smtp, telegram, webhook, webpush
 from otklik.channels.base import Adapter, ChannelConfig, ChannelKind
 from otklik.kit.errors import Unprocessable
 
@@ -15,6 +15,7 @@ ADAPTERS: dict[tuple[ChannelKind, str], type[Adapter[Any]]] = {
     (ChannelKind.MOBILE_PUSH, "logging"): logging_fake.LoggingMobilePush,
     (ChannelKind.TELEGRAM, "logging"): logging_fake.LoggingTelegram,
     (ChannelKind.WEBHOOK, "logging"): logging_fake.LoggingWebhook,
+    (ChannelKind.EMAIL, "smtp"): smtp.SmtpEmailAdapter,
     (ChannelKind.TELEGRAM, "bot_api"): telegram.TelegramBotAdapter,
     (ChannelKind.WEBHOOK, "http"): webhook.SignedWebhookAdapter,
     (ChannelKind.WEBPUSH, "vapid"): webpush.VapidWebPushAdapter,
