@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from otklik.channels import apns, fcm, logging_fake, smtp, telegram, webhook, webpush
+from otklik.channels import (
+    apns,
+    fcm,
+    logging_fake,
+    smpp,
+    sms_http,
+    smtp,
+    telegram,
+    webhook,
+    webpush,
+)
 from otklik.channels.base import Adapter, ChannelConfig, ChannelKind
 from otklik.kit.errors import Unprocessable
 
@@ -16,6 +26,8 @@ ADAPTERS: dict[tuple[ChannelKind, str], type[Adapter[Any]]] = {
     (ChannelKind.TELEGRAM, "logging"): logging_fake.LoggingTelegram,
     (ChannelKind.WEBHOOK, "logging"): logging_fake.LoggingWebhook,
     (ChannelKind.EMAIL, "smtp"): smtp.SmtpEmailAdapter,
+    (ChannelKind.SMS, "smpp"): smpp.SmppSmsAdapter,
+    (ChannelKind.SMS, "http"): sms_http.HttpSmsAdapter,
     (ChannelKind.TELEGRAM, "bot_api"): telegram.TelegramBotAdapter,
     (ChannelKind.WEBHOOK, "http"): webhook.SignedWebhookAdapter,
     (ChannelKind.WEBPUSH, "vapid"): webpush.VapidWebPushAdapter,
