@@ -1,0 +1,316 @@
+"""bench/send: personalised MJML emails through the whole pipeline to a local SMTP sink.
+
+    python bench/send.py [--messages 3000] [--pool 32] [--workers 4] [--batch 100]
+
+The sink (aiosmtpd) runs in its own process, as a real relay would. Stages, each measured
+on its own, then together:
+  render     template render + link rewriting + open pixel per message (one core)
+  smtp       pooled SMTP sends of ready messages (aiosmtplib, --pool connections)
+  pipeline   end to end: claim, consent/suppression/policy checks, render, send, record,
+             from --workers threads over batches of --batch, like the huey consumer
+Baseline in the same run: the naive way (MJML converted per message and one SMTP
+connection per message, as simple senders do) on a sample, and our ratio to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import subprocess
+import sys
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench.common import emit, store
+
+BENCH = "send"
+
+
+def start_sink() -> tuple[subprocess.Popen[str], int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.smtp_sink"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
+def stop_sink(proc: subprocess.Popen[str]) -> str:
+    out, _ = proc.communicate(timeout=30)
+    return out.strip()
+
+
+def seed(engine: Any, count: int, port: int, pool: int) -> tuple[uuid.UUID, list[Any]]:
+    from tests.templates.test_email import newsletter_context, newsletter_mjml
+
+    from otklik.channels import service as channels
+    from otklik.delivery import repository as repo
+    from otklik.delivery.service import SendIntent, queue_many
+    from otklik.kit.db import session_scope, write_tx
+    from otklik.kit.time import utc_now
+    from otklik.models import Consent, Profile
+    from otklik.templates import service as templates
+    from otklik.workspaces import service as workspaces
+
+    with session_scope(engine) as session:
+        ws, _, _ = workspaces.create_workspace(
+            session, name="bench", slug=f"b-{uuid.uuid4().hex[:6]}"
+        )
+    now = utc_now()
+    profiles = [
+        {
+            "id": uuid.uuid4(),
+            "workspace_id": ws.id,
+            "traits": {"first_name": f"Имя{n}", "loyalty_points": n % 30},
+            "email": f"user{n}@example.com",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(count)
+    ]
+    with write_tx(engine) as conn:
+        repo.save_delivery_settings(conn, ws.id, {"quiet_hours": {"enabled": False}})
+        conn.execute(Profile.__table__.insert(), profiles)
+        conn.execute(
+            Consent.__table__.insert(),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "workspace_id": ws.id,
+                    "profile_id": p["id"],
+                    "channel": "email",
+                    "purpose": "marketing",
+                    "topic": "",
+                    "status": "granted",
+                    "source": "bench",
+                    "updated_at": now,
+                }
+                for p in profiles
+            ],
+        )
+        channels.create(
+            conn,
+            ws.id,
+            kind="email",
+            provider="smtp",
+            name="sink",
+            config={
+                "host": "127.0.0.1",
+                "port": port,
+                "security": "none",
+                "from_address": "shop@example.com",
+                "from_name": "Магазин",
+                "pool_size": pool,
+                "max_messages_per_connection": 100000,
+                "rate_per_second": 100000,
+            },
+            is_default=True,
+            enabled=True,
+        )
+        templates.create(
+            conn,
+            ws.id,
+            templates.TemplateIn(
+                key="newsletter",
+                name="Newsletter",
+                channel="email",
+                purpose="marketing",
+                topic="",
+                content={
+                    "subject": "{{ profile.traits.first_name }}, новинки недели",
+                    "body": newsletter_mjml(),
+                    "body_format": "mjml",
+                },
+            ),
+            author="bench",
+        )
+        queued = queue_many(
+            conn,
+            ws.id,
+            [
+                SendIntent(
+                    template="newsletter",
+                    profile_id=p["id"],
+                    event=newsletter_context(n)["event"],
+                    source="campaign",
+                )
+                for n, p in enumerate(profiles)
+            ],
+        )
+    return ws.id, [q.id for q in queued]
+
+
+def bench_render(count: int) -> float:
+    from tests.templates.test_email import newsletter_context, newsletter_mjml
+
+    from otklik.delivery.links import Links
+    from otklik.kit.signing import Signer
+    from otklik.templates.content import compile_content
+    from otklik.templates.email import add_open_pixel, rewrite_links
+
+    compiled = compile_content(
+        "email",
+        {
+            "subject": "{{ profile.traits.first_name }}",
+            "body": newsletter_mjml(),
+            "body_format": "mjml",
+        },
+    )
+    links = Links(Signer("bench"), "https://t.example")
+    started = time.perf_counter()
+    for n in range(count):
+        mid = uuid.uuid4()
+        out = compiled.render(newsletter_context(n))
+        assert out.html is not None
+        add_open_pixel(
+            rewrite_links(out.html, lambda u, m=mid: links.click(m, u)), links.open_pixel(mid)
+        )
+    return count / (time.perf_counter() - started)
+
+
+def bench_smtp(count: int, port: int, pool: int) -> float:
+    from otklik.channels.base import ChannelKind, OutboundMessage, Sent
+    from otklik.channels.smtp import SmtpConfig, SmtpEmailAdapter
+
+    adapter = SmtpEmailAdapter(
+        SmtpConfig(
+            host="127.0.0.1",
+            port=port,
+            security="none",
+            from_address="shop@example.com",
+            pool_size=pool,
+            max_messages_per_connection=100000,
+        )
+    )
+    html = "<p>" + "Привет! " * 2000 + "</p>"
+
+    async def run() -> float:
+        sem = asyncio.Semaphore(pool * 2)
+
+        async def one(n: int) -> None:
+            async with sem:
+                result = await adapter.send(
+                    OutboundMessage(
+                        uuid.uuid4(),
+                        ChannelKind.EMAIL,
+                        f"u{n}@example.com",
+                        "text",
+                        "Subject",
+                        html,
+                    )
+                )
+                assert isinstance(result, Sent), result
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n) for n in range(count)))
+        rate = count / (time.perf_counter() - started)
+        await adapter.aclose()
+        return rate
+
+    return asyncio.run(run())
+
+
+def bench_naive(count: int, port: int) -> float:
+    """MJML converted per message and a new SMTP connection per message."""
+    import smtplib
+    from email.message import EmailMessage
+
+    from mjml import mjml2html
+    from tests.templates.test_email import newsletter_context, newsletter_mjml
+
+    from otklik.templates.rendering import environment
+
+    source = newsletter_mjml()
+    started = time.perf_counter()
+    for n in range(count):
+        html = mjml2html(environment(True).from_string(source).render(**newsletter_context(n)))
+        msg = EmailMessage()
+        msg["From"], msg["To"], msg["Subject"] = "shop@example.com", f"u{n}@example.com", "Hi"
+        msg.set_content("text")
+        msg.add_alternative(html, subtype="html")
+        with smtplib.SMTP("127.0.0.1", port) as smtp:
+            smtp.send_message(msg)
+    return count / (time.perf_counter() - started)
+
+
+def bench_pipeline(
+    db_url: str, count: int, port: int, pool: int, workers: int, batch: int
+) -> tuple[float, dict[str, int]]:
+    from otklik.delivery.links import Links
+    from otklik.delivery.pipeline import Outcomes, Pipeline
+    from otklik.delivery.sender import Sender
+    from otklik.kit.db import make_engine
+    from otklik.kit.migrate import upgrade
+    from otklik.kit.signing import Signer
+
+    engine = make_engine(db_url, synchronous="NORMAL")
+    upgrade(engine)
+    _, ids = seed(engine, count, port, pool)
+    sender = Sender()
+    sender.start()
+    pipeline = Pipeline(
+        engine, sender, Links(Signer("bench"), "https://t.example"), lease=timedelta(minutes=5)
+    )
+    batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+    total = Outcomes()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool_exec:
+        for outcome in pool_exec.map(pipeline.process, batches):
+            total.add(outcome)
+    rate = count / (time.perf_counter() - started)
+    sender.stop()
+    engine.dispose()
+    return rate, vars(total)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--messages", type=int, default=3000)
+    parser.add_argument("--pool", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--batch", type=int, default=100)
+    parser.add_argument("--naive", type=int, default=100, help="messages for the naive baseline")
+    args = parser.parse_args()
+
+    render = bench_render(min(args.messages, 2000))
+    emit(BENCH, "render", render, "messages/s", stage="render+links+pixel, 1 core")
+    sink, port = start_sink()
+    try:
+        smtp = bench_smtp(args.messages, port, args.pool)
+        emit(BENCH, "smtp", smtp, "messages/s", pool=args.pool, body="16 KB HTML")
+        naive = bench_naive(args.naive, port)
+        emit(BENCH, "naive", naive, "messages/s", how="mjml per message, connection per message")
+        with store("sqlite") as url:
+            rate, outcome = bench_pipeline(
+                url, args.messages, port, args.pool, args.workers, args.batch
+            )
+        emit(
+            BENCH,
+            "pipeline",
+            rate,
+            "messages/s",
+            backend="sqlite",
+            workers=args.workers,
+            batch=args.batch,
+            sent=outcome["sent"],
+            baseline=round(naive, 1),
+            ratio=round(rate / naive, 1),
+        )
+    finally:
+        counts = stop_sink(sink)
+    emit(BENCH, "sink", 0, "info", received=counts)
+
+
+if __name__ == "__main__":
+    main()
