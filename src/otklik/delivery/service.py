@@ -37,6 +37,8 @@ class SendIntent:
     source: str = "transactional_api"
     source_ref: str = ""
     send_at: datetime | None = None
+    # None: the template's current version (a test send may try an older one).
+    template_version: int | None = None
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def queue_many(
                 "channel": template.channel,
                 "channel_config_id": intent.channel_config_id,
                 "template_id": template.id,
-                "template_version": template.current_version,
+                "template_version": intent.template_version or template.current_version,
                 "purpose": template.purpose,
                 "topic": template.topic,
                 "priority": priority,
@@ -98,6 +100,42 @@ def queue_many(
         )
     found = repo.insert_messages(conn, workspace_id, rows)
     return [Queued(*found[r["idempotency_key"]]) for r in rows]
+
+
+def queue_test(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    *,
+    template: str,
+    address: str,
+    channel_config_id: uuid.UUID | None = None,
+    profile_id: uuid.UUID | None = None,
+    data: dict[str, Any] | None = None,
+    version: int | None = None,
+    requested_by: str = "",
+) -> Queued:
+    """A test send to a typed-in address, rendered with a real person's data if given.
+
+    Consent, quiet hours and caps do not apply (the address is the sender's own), but a
+    suppressed address stays suppressed, so a test shows what a real send would hit.
+    """
+    if not address.strip():
+        raise Unprocessable("give an address to send the test to", code="no_recipient")
+    return queue(
+        conn,
+        workspace_id,
+        SendIntent(
+            template=template,
+            profile_id=profile_id,
+            to=address.strip(),
+            data=data or {},
+            priority="critical",
+            channel_config_id=channel_config_id,
+            source="test",
+            source_ref=requested_by,
+            template_version=version,
+        ),
+    )
 
 
 def _priority(name: str | None, purpose: str) -> int:

@@ -16,12 +16,20 @@ class Permission(StrEnum):
     VIEW = "view"  # read customers, events, imports, merges, the dashboard
     EDIT_CUSTOMERS = "edit_customers"  # change a customer's traits
     MANAGE_DATA = "manage_data"  # imports, merges and their undo
-    MANAGE_WORKSPACE = "manage_workspace"  # settings, API keys, users
+    MANAGE_WORKSPACE = "manage_workspace"  # settings, API keys, users, channel providers
+    MANAGE_MESSAGING = "manage_messaging"  # templates, test sends, suppressions, consent
 
 
 GRANTS: dict[Role, frozenset[Permission]] = {
     Role.ADMIN: frozenset(Permission),
-    Role.MARKETER: frozenset({Permission.VIEW, Permission.EDIT_CUSTOMERS, Permission.MANAGE_DATA}),
+    Role.MARKETER: frozenset(
+        {
+            Permission.VIEW,
+            Permission.EDIT_CUSTOMERS,
+            Permission.MANAGE_DATA,
+            Permission.MANAGE_MESSAGING,
+        }
+    ),
     Role.OPERATOR: frozenset({Permission.VIEW, Permission.EDIT_CUSTOMERS}),
     Role.VIEWER: frozenset({Permission.VIEW}),
 }

@@ -7,7 +7,18 @@ from pathlib import Path
 from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from otklik.web import auth, customers, dashboard, events, imports, merges, settings
+from otklik.web import (
+    auth,
+    channels,
+    customers,
+    dashboard,
+    events,
+    imports,
+    merges,
+    message_templates,
+    messages,
+    settings,
+)
 from otklik.web.errors import console_error
 
 STATIC = Path(__file__).parent / "static"
@@ -21,6 +32,9 @@ ROUTERS: list[APIRouter] = [
     imports.router,
     merges.router,
     settings.router,
+    channels.router,
+    message_templates.router,
+    messages.router,
 ]
 
 
