@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -34,7 +35,7 @@ BENCH = "send"
 
 def start_sink() -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.smtp_sink"],
+        [sys.executable, "-m", "tests.support.fast_smtp_sink"],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -272,6 +273,67 @@ def bench_pipeline(
     return rate, vars(total)
 
 
+def bench_workers(
+    db_url: str, count: int, port: int, pool: int, processes: int, batch: int, tmp: Path
+) -> tuple[float, int]:
+    """Scale-out as deployed: `otklik worker` processes consuming the huey queue."""
+    import os
+
+    from sqlalchemy import func, select
+
+    from otklik.config import Settings
+    from otklik.delivery.runtime import DeliveryRuntime
+    from otklik.kit.db import make_engine
+    from otklik.kit.migrate import upgrade
+    from otklik.models import Message
+
+    engine = make_engine(db_url, synchronous="NORMAL")
+    upgrade(engine)
+    _, ids = seed(engine, count, port, pool)
+    env = {
+        **os.environ,
+        "OTKLIK_DATABASE_URL": db_url,
+        "OTKLIK_SQLITE_SYNCHRONOUS": "NORMAL",
+        "OTKLIK_QUEUE_BACKEND": "sqlite",
+        "OTKLIK_QUEUE_PATH": str(tmp / "queue.db"),
+        "OTKLIK_DELIVERY_WORKERS": "3",
+    }
+    settings = Settings(
+        database_url=db_url, queue_backend="sqlite", queue_path=str(tmp / "queue.db")
+    )
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "otklik.cli.main", "worker", "--no-resolve", "--no-dispatch"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(processes)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None
+            proc.stdout.readline()  # "worker running"
+        runtime = DeliveryRuntime(engine, settings)
+        started = time.perf_counter()
+        for start in range(0, len(ids), batch):
+            runtime.tasks.deliver(ids[start : start + batch])
+        sent = 0
+        while sent < count and time.perf_counter() - started < 600:
+            time.sleep(0.05)
+            with engine.connect() as conn:
+                sent = conn.execute(
+                    select(func.count()).where(Message.state == "sent")
+                ).scalar_one()
+        return count / (time.perf_counter() - started), sent
+    finally:
+        for proc in procs:
+            proc.terminate()
+            proc.wait(timeout=30)
+        engine.dispose()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -281,6 +343,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--naive", type=int, default=100, help="messages for the naive baseline")
+    parser.add_argument("--processes", type=int, default=2, help="`otklik worker` processes")
     args = parser.parse_args()
 
     render = bench_render(min(args.messages, 2000))
@@ -304,6 +367,22 @@ def main() -> None:
             workers=args.workers,
             batch=args.batch,
             sent=outcome["sent"],
+            baseline=round(naive, 1),
+            ratio=round(rate / naive, 1),
+        )
+        with store("sqlite") as url, tempfile.TemporaryDirectory() as tmp:
+            rate, sent = bench_workers(
+                url, args.messages, port, args.pool, args.processes, args.batch, Path(tmp)
+            )
+        emit(
+            BENCH,
+            "workers",
+            rate,
+            "messages/s",
+            backend="sqlite",
+            processes=args.processes,
+            queue="huey/sqlite",
+            sent=sent,
             baseline=round(naive, 1),
             ratio=round(rate / naive, 1),
         )

@@ -36,6 +36,7 @@ import aiosmtplib
 from email_validator import EmailNotValidError, validate_email
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from otklik.channels import smtp_speedups
 from otklik.channels.base import (
     Adapter,
     Capabilities,
@@ -61,6 +62,8 @@ _MAILBOX_WORDS = re.compile(
     r"doesn't exist|unavailable|invalid|no such|disabled)|no such (user|mailbox)",
     re.IGNORECASE,
 )
+
+smtp_speedups.install()
 
 
 def normalise_email(raw: str) -> str:
