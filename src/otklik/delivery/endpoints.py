@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from otklik.channels import service as channels
+from otklik.consent import double_opt_in
 from otklik.consent import repository as consent_repo
 from otklik.consent import service as consent
 from otklik.delivery import repository as repo
@@ -170,7 +171,7 @@ def channel_out(request: Request, row: Any) -> ChannelOut:
         config=channels.masked(row.kind, row.provider, row.config or {}),
         is_default=row.is_default,
         enabled=row.enabled,
-        receipts_url=f"{links.base}/hooks/receipts/{links.signer.sign('receipts', row.id.bytes)}",
+        receipts_url=links.receipts(row.id),
         created_at=row.created_at,
         updated_at=row.updated_at,
     )
@@ -235,9 +236,31 @@ def list_consents(profile_id: uuid.UUID, ctx: Scope = Depends(scope)) -> list[Co
 
 @router.put("/profiles/{profile_id}/consents", response_model=list[ConsentOut])
 def set_consent(
-    profile_id: uuid.UUID, body: ConsentIn, session: DbSession, ctx: Scope = Depends(scope)
+    profile_id: uuid.UUID,
+    body: ConsentIn,
+    session: DbSession,
+    request: Request,
+    ctx: Scope = Depends(scope),
 ) -> list[ConsentOut]:
     found = profiles.locate(ctx, profile_id)
+    if body.confirm and body.status == "granted":
+        if body.channel != "email" or body.purpose != "marketing" or body.topic:
+            raise Unprocessable(
+                "confirmation links are for email marketing consent", code="invalid_consent"
+            )
+        states = consent.current(consent_repo.consents_of(ctx.conn, found.members))
+        granted = states.get(("email", "marketing", ""))
+        if granted is None or granted.status != "granted":
+            queued = double_opt_in.request_confirmation(
+                ctx.conn,
+                runtime(request).links,
+                workspace_id=ctx.workspace_id,
+                profile_id=found.root.id,
+                source=body.source,
+            )
+            if queued.created:
+                runtime(request).dispatch_after_commit(session, [queued.id])
+        return list_consents(profile_id, ctx)
     consent.set_consent(
         ctx.conn,
         workspace_id=ctx.workspace_id,

@@ -13,13 +13,14 @@ from dataclasses import dataclass
 
 from otklik.kit.signing import BadToken, Signer
 
-OPEN, CLICK, UNSUBSCRIBE, PREFERENCES, CONFIRM, TELEGRAM = (
+OPEN, CLICK, UNSUBSCRIBE, PREFERENCES, CONFIRM, TELEGRAM, RECEIPTS = (
     "open",
     "click",
     "unsubscribe",
     "preferences",
     "confirm",
     "telegram",
+    "receipts",
 )
 CHANNEL_CODES = ("email", "sms", "webpush", "mobile_push", "telegram")
 
@@ -54,6 +55,10 @@ class Links:
     def confirm(self, profile_id: uuid.UUID, channel: str, issued: int) -> str:
         payload = profile_id.bytes + struct.pack(">BI", CHANNEL_CODES.index(channel), issued)
         return f"{self.base}/c/{self.signer.sign(CONFIRM, payload)}"
+
+    def receipts(self, channel_id: uuid.UUID) -> str:
+        """Where a provider posts delivery reports and bounces for one configured channel."""
+        return f"{self.base}/hooks/receipts/{self.signer.sign(RECEIPTS, channel_id.bytes)}"
 
     def telegram_start(self, profile_id: uuid.UUID) -> str:
         """The /start payload binding a chat to a profile: 38 characters of [A-Za-z0-9_-]."""

@@ -185,6 +185,11 @@ class ConsentIn(BaseModel):
     topic: str = Field(default="", max_length=64)
     status: Literal["granted", "denied", "pending"]
     source: str = Field(default="api", min_length=1, max_length=32)
+    confirm: bool = Field(
+        default=False,
+        description="Email marketing only: record 'pending' and send a confirmation link "
+        "(double opt-in) instead of granting now",
+    )
 
 
 class ConsentOut(BaseModel):

@@ -17,6 +17,7 @@ from otklik.web import (
     merges,
     message_templates,
     messages,
+    public,
     settings,
 )
 from otklik.web.errors import console_error
@@ -35,6 +36,7 @@ ROUTERS: list[APIRouter] = [
     channels.router,
     message_templates.router,
     messages.router,
+    public.router,
 ]
 
 
