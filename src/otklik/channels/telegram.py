@@ -87,6 +87,9 @@ class TelegramConfig(ChannelConfig):
     # Telegram sends it back in X-Telegram-Bot-Api-Secret-Token on every webhook call.
     webhook_secret: SecretStr | None = None
     parse_mode: Literal["HTML", "MarkdownV2", "Markdown"] | None = "HTML"
+    # How updates (/start from deep links, blocked bots) reach Otklik: Telegram calls our
+    # webhook (needs a public https URL), or a worker polls getUpdates (works behind NAT).
+    updates: Literal["webhook", "polling"] = "webhook"
 
     @field_validator("bot_token")
     @classmethod

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from otklik.channels import service as channels
+from otklik.channels.telegram import deep_link
 from otklik.consent import double_opt_in
 from otklik.consent import repository as consent_repo
 from otklik.consent import service as consent
@@ -376,3 +377,31 @@ def add_policy(body: PolicyIn, workspace_id: WorkspaceId, session: DbSession) ->
 def remove_policy(policy_id: uuid.UUID, workspace_id: WorkspaceId, session: DbSession) -> None:
     if not repo.delete_policy(session.connection(), workspace_id, policy_id):
         raise NotFound("no such policy in this workspace", code="policy_not_found")
+
+
+@router.get("/profiles/{profile_id}/telegram-link")
+def telegram_link(
+    profile_id: uuid.UUID,
+    session: DbSession,
+    request: Request,
+    ctx: Scope = Depends(scope),
+    channel_id: uuid.UUID | None = None,
+) -> dict[str, str]:
+    """The bot's deep link for this person: opening it binds their chat to the profile."""
+    found = profiles.locate(ctx, profile_id)
+    bots = [
+        c
+        for c in channels.listing(ctx.conn, ctx.workspace_id)
+        if c.kind == "telegram" and c.provider == "bot_api" and c.enabled
+    ]
+    bot = next(
+        (c for c in bots if channel_id in (None, c.id) and (c.is_default or channel_id)), None
+    )
+    bot = bot or (bots[0] if bots and channel_id is None else None)
+    username = (bot.config or {}).get("bot_username") if bot else None
+    if not username:
+        raise Unprocessable(
+            "set up a Telegram bot with its username first", code="telegram_not_configured"
+        )
+    token = runtime(request).links.telegram_start(found.root.id)
+    return {"url": deep_link(str(username), token), "token": token}

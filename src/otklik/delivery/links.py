@@ -23,6 +23,7 @@ OPEN, CLICK, UNSUBSCRIBE, PREFERENCES, CONFIRM, TELEGRAM, RECEIPTS = (
     "receipts",
 )
 CHANNEL_CODES = ("email", "sms", "webpush", "mobile_push", "telegram")
+TELEGRAM_HOOK = "telegram-hook"
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,10 @@ class Links:
     def telegram_start(self, profile_id: uuid.UUID) -> str:
         """The /start payload binding a chat to a profile: 38 characters of [A-Za-z0-9_-]."""
         return self.signer.sign(TELEGRAM, profile_id.bytes)
+
+    def telegram_hook(self, channel_id: uuid.UUID) -> str:
+        """The webhook URL to register with Telegram for one configured bot."""
+        return f"{self.base}/hooks/telegram/{self.signer.sign(TELEGRAM_HOOK, channel_id.bytes)}"
 
     # -- reading tokens back; each raises BadToken
 

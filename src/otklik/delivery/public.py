@@ -12,17 +12,20 @@ from __future__ import annotations
 import base64
 import logging
 
+import orjson
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from otklik.channels import registry
 from otklik.channels.base import ChannelKind
+from otklik.channels.telegram import TelegramConfig, verify_webhook_secret
 from otklik.delivery import feedback
 from otklik.delivery import repository as repo
-from otklik.delivery.links import OPEN
+from otklik.delivery.links import OPEN, RECEIPTS, TELEGRAM_HOOK
 from otklik.delivery.runtime import DeliveryRuntime
+from otklik.delivery.telegram_binding import handle_update
 from otklik.kit.db import write_tx
-from otklik.kit.errors import NotFound, Unprocessable
+from otklik.kit.errors import Forbidden, NotFound, Unprocessable
 from otklik.kit.signing import BadToken
 from otklik.kit.time import utc_now
 
@@ -76,7 +79,7 @@ async def receipts(token: str, request: Request) -> dict[str, int]:
     """A provider's delivery reports, bounces and complaints for one configured channel."""
     rt = _runtime(request)
     try:
-        channel_id = rt.links.read_message("receipts", token)
+        channel_id = rt.links.read_message(RECEIPTS, token)
     except BadToken as exc:
         raise NotFound(str(exc), code="bad_link") from None
     body = await request.body()
@@ -93,3 +96,33 @@ async def receipts(token: str, request: Request) -> dict[str, int]:
             raise Unprocessable(f"could not read the receipt: {exc}", code="bad_receipt") from None
         matched = feedback.apply_receipts(conn, setting.workspace_id, parsed, utc_now())
     return {"received": len(parsed), "matched": matched}
+
+
+@router.post("/hooks/telegram/{token}")
+async def telegram_updates(token: str, request: Request) -> dict[str, str]:
+    """Telegram's webhook for one bot: /start with a binding token, blocked bots."""
+    rt = _runtime(request)
+    try:
+        channel_id = rt.links.read_message(TELEGRAM_HOOK, token)
+    except BadToken as exc:
+        raise NotFound(str(exc), code="bad_link") from None
+    body = await request.body()
+    if len(body) > 1024 * 1024:
+        raise Unprocessable("update over 1 MB", code="too_large")
+    try:
+        update = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise Unprocessable("the update is not JSON", code="malformed_json") from None
+    with write_tx(rt.engine) as conn:
+        setting = repo.channel_settings_by_id(conn, [channel_id]).get(channel_id)
+        if setting is None or setting.kind != "telegram":
+            raise NotFound("that bot is no longer configured", code="bad_link")
+        config = TelegramConfig.model_validate(setting.config)
+        # With a secret configured, Telegram must prove it is Telegram; the signed URL alone
+        # is the guard otherwise.
+        if config.webhook_secret is not None and not verify_webhook_secret(
+            dict(request.headers), config
+        ):
+            raise Forbidden("wrong webhook secret", code="bad_secret")
+        outcome = handle_update(conn, rt.links, setting.workspace_id, update)
+    return {"outcome": outcome}

@@ -377,3 +377,12 @@ def delete_policy(conn: Connection, workspace_id: uuid.UUID, policy_id: uuid.UUI
         delete(POLICY).where(POLICY.c.workspace_id == workspace_id, POLICY.c.id == policy_id)
     )
     return bool(result.rowcount)
+
+
+def telegram_settings(conn: Connection) -> list[Row[Any]]:
+    """Every workspace's Telegram bots (the poller serves them all)."""
+    return list(
+        conn.execute(
+            select(CHANNEL).where(CHANNEL.c.kind == "telegram", CHANNEL.c.provider == "bot_api")
+        )
+    )

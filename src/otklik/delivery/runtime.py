@@ -18,6 +18,7 @@ from otklik.delivery.tasks import register
 from otklik.kit.signing import Signer
 from otklik.worker.dispatcher import Dispatcher
 from otklik.worker.queue import make_huey, start_consumer
+from otklik.worker.telegram_poller import TelegramPoller
 
 
 class DeliveryRuntime:
@@ -34,6 +35,7 @@ class DeliveryRuntime:
             engine, self.tasks.deliver, lease=lease, batch=settings.delivery_batch
         )
         self.consumer: Consumer | None = None
+        self.telegram = TelegramPoller(engine, self.links)
 
     def start(self, *, consume: bool, dispatch: bool) -> None:
         self.sender.start()
@@ -43,9 +45,11 @@ class DeliveryRuntime:
             )
         if dispatch:
             self.dispatcher.start()
+            self.telegram.start()
 
     def stop(self) -> None:
         self.dispatcher.stop()
+        self.telegram.stop()
         if self.consumer is not None:
             self.consumer.stop(graceful=True)
             self.consumer = None
