@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
-from otklik.delivery import repository as delivery_repo
-from otklik.delivery.context import WorkspaceInfo, render_context
 from otklik.delivery.schemas import (
     PreviewIn,
     PreviewOut,
@@ -16,14 +13,12 @@ from otklik.delivery.schemas import (
     TemplateOut,
     TemplateVersionIn,
 )
-from otklik.delivery.settings import DeliverySettings
 from otklik.kit.web import DbSession
 from otklik.profiles import service as profiles
 from otklik.profiles.endpoints import scope
 from otklik.profiles.service import Scope
+from otklik.templates import preview, service
 from otklik.templates import repository as repo
-from otklik.templates import service
-from otklik.templates.content import compile_content
 from otklik.workspaces.auth import WorkspaceId
 
 router = APIRouter(prefix="/api/v1", tags=["templates"])
@@ -89,34 +84,15 @@ def save_template(
 def preview_template(ref: str, body: PreviewIn, ctx: Scope = Depends(scope)) -> PreviewOut:
     row = service.get(ctx.conn, ctx.workspace_id, ref)
     content = body.content or service.content_of(ctx.conn, row, body.version)
-    compiled = compile_content(row.channel, content)
-    ws_row = delivery_repo.workspaces(ctx.conn, [ctx.workspace_id])[ctx.workspace_id]
-    from zoneinfo import ZoneInfo
-
-    ws = WorkspaceInfo(ws_row, DeliverySettings.of(ws_row.delivery), [], [], ZoneInfo("UTC"))
     profile = profiles.locate(ctx, body.profile_id).root if body.profile_id else None
-    fake = _PreviewRow(row.channel, {"data": body.data})
-    rendered = compiled.render(render_context(fake, profile, ws, "#unsubscribe", "#preferences"))
-    sms = None
-    if row.channel == "sms":
-        from otklik.channels.sms_parts import count_parts
-
-        parts = count_parts(rendered.text)
-        sms = {"encoding": parts.encoding, "units": parts.units, "parts": parts.parts}
-    return PreviewOut(
-        subject=rendered.subject,
-        text=rendered.text,
-        html=rendered.html,
-        data=rendered.data,
-        sms=sms,
+    shown = preview.render(
+        ctx.conn, ctx.workspace_id, row.channel, content, profile=profile, data=body.data
     )
-
-
-class _PreviewRow:
-    """Stands in for a message row when rendering a preview (no message exists)."""
-
-    def __init__(self, channel: str, context: dict[str, Any]) -> None:
-        self.id = uuid.UUID(int=0)
-        self.channel = channel
-        self.context = context
-        self.address = None
+    sms = shown.sms
+    return PreviewOut(
+        subject=shown.rendered.subject,
+        text=shown.rendered.text,
+        html=shown.rendered.html,
+        data=shown.rendered.data,
+        sms={"encoding": sms.encoding, "units": sms.units, "parts": sms.parts} if sms else None,
+    )

@@ -25,6 +25,16 @@ NOTICES: dict[str, str] = {
     "traits_saved": N_("The customer's traits are saved."),
     "import_started": N_("The import has started."),
     "workspace_switched": N_("Workspace switched."),
+    "consent_saved": N_("The consent is recorded."),
+    "suppression_added": N_("The address is on the suppression list: nothing will be sent to it."),
+    "suppression_exists": N_("The address was already on the suppression list."),
+    "suppression_removed": N_("The address is off the suppression list."),
+    "template_created": N_("The template is created."),
+    "template_saved": N_("Saved as a new version."),
+    "template_unchanged": N_("Nothing changed, so no new version was saved."),
+    "template_restored": N_("The old version is restored as a new version."),
+    "channel_added": N_("The provider is added."),
+    "channel_deleted": N_("The provider is deleted."),
 }
 
 ROLE_LABELS: dict[str, str] = {
