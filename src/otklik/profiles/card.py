@@ -1,8 +1,8 @@
 """The console's customer card: the profile, how to reach them, orders, timeline, one event.
 
 Built only from profiles.service reads (the REST API's own code path) plus one lookup of an
-event by its seq. There is no consent model yet, so a channel shows whether an address is
-known and says plainly that consent is not recorded.
+event by its seq. Each channel shows its addresses, whether each is suppressed, and the
+consent answers recorded over the whole merged cluster (the latest one wins, as in delivery).
 """
 
 from __future__ import annotations
@@ -14,6 +14,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from otklik.consent import repository as consent_repo
+from otklik.consent import service as consent
+from otklik.delivery import repository as delivery_repo
+from otklik.delivery.settings import DeliverySettings
 from otklik.kit.errors import NotFound, Unprocessable
 from otklik.profiles import search_repository as search_repo
 from otklik.profiles import service
@@ -36,6 +40,13 @@ CHANNELS: tuple[tuple[str, str, str | None], ...] = (
     ("telegram", TELEGRAM, None),
     ("push", PUSH_TOKEN, None),
 )
+# The card's channel -> the channels consent is recorded for (push covers browsers and apps).
+CONSENT_CHANNELS: dict[str, tuple[str, ...]] = {
+    "email": ("email",),
+    "sms": ("sms",),
+    "telegram": ("telegram",),
+    "push": ("webpush", "mobile_push"),
+}
 
 
 class EventNotFound(NotFound):
@@ -47,10 +58,21 @@ class InvalidTrait(Unprocessable):
 
 
 @dataclass(frozen=True)
+class ConsentLine:
+    channel: str
+    purpose: str
+    topic: str  # "" for the whole channel
+    status: str
+    source: str
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
 class Channel:
     channel: str
     addresses: list[str]
-    consent: str | None  # None: not recorded (no consent model yet)
+    consents: list[ConsentLine]
+    suppressed: dict[str, str]  # address -> the suppression's reason
 
     @property
     def reachable(self) -> bool:
@@ -69,21 +91,49 @@ def card(scope: Scope, profile_id: uuid.UUID) -> dict[str, Any]:
     return {
         "profile": profile,
         "display_name": display_name(profile["traits"]),
-        "channels": channels(profile),
+        "channels": channels(scope, profile),
+        "consent_choices": consent_choices(scope),
         "orders": orders,
         "timeline": timeline(scope, profile_id, cursor=None),
     }
 
 
-def channels(profile: dict[str, Any]) -> list[Channel]:
-    out = []
+def channels(scope: Scope, profile: dict[str, Any]) -> list[Channel]:
+    members = [profile["id"], *profile["merged_ids"]]
+    states = consent.current(consent_repo.consents_of(scope.conn, members))
+    addresses: dict[str, list[str]] = {}
     for name, kind, column in CHANNELS:
         found = [i["value"] for i in profile["identities"] if i["type"] == kind]
         current = profile.get(column) if column else None
         if current and current not in found:
             found.insert(0, current)
-        out.append(Channel(name, found, None))
+        addresses[name] = found
+    pairs = [(name, a) for name, found in addresses.items() for a in found if name != "push"]
+    blocked = consent_repo.suppressed(scope.conn, scope.workspace_id, pairs)
+    out = []
+    for name, _kind, _column in CHANNELS:
+        lines = [
+            ConsentLine(ch, purpose, topic, s.status, s.source, s.updated_at)
+            for (ch, purpose, topic), s in sorted(states.items())
+            if ch in CONSENT_CHANNELS[name]
+        ]
+        suppressed = {a: blocked[(name, a)].reason for a in addresses[name] if (name, a) in blocked}
+        out.append(Channel(name, addresses[name], lines, suppressed))
     return out
+
+
+def delivery_settings(scope: Scope) -> DeliverySettings:
+    row = delivery_repo.workspaces(scope.conn, [scope.workspace_id])[scope.workspace_id]
+    return DeliverySettings.of(row.delivery)
+
+
+def consent_choices(scope: Scope) -> dict[str, Any]:
+    """What the card's consent form offers: channels, purposes and the workspace's topics."""
+    return {
+        "channels": consent.CONSENT_CHANNELS,
+        "purposes": [p for p in consent.PURPOSES if p != "transactional"],
+        "topics": [(t.key, t.name) for t in delivery_settings(scope).topics],
+    }
 
 
 def timeline(scope: Scope, profile_id: uuid.UUID, *, cursor: str | None) -> PageOf:
