@@ -51,9 +51,31 @@ def masked(kind: str, provider: str, config: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _keep_secrets(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
-    """A form sends secrets back masked: keep the stored value for those."""
-    return {k: (old.get(k) if v == MASK else v) for k, v in new.items()}
+def keep_secrets(new: dict[str, Any], old: dict[str, Any]) -> dict[str, Any]:
+    """Secrets come back masked from a form or an API read: keep the stored value for those,
+    including secrets inside a dict (webhook headers, an SMS gateway's secret fields)."""
+    out: dict[str, Any] = {}
+    for key, value in new.items():
+        stored = old.get(key)
+        if value == MASK:
+            out[key] = stored
+        elif isinstance(value, dict) and isinstance(stored, dict):
+            out[key] = keep_secrets(value, stored)
+        else:
+            out[key] = value
+    return out
+
+
+def _name_free(
+    conn: Connection, workspace_id: uuid.UUID, kind: str, name: str, but: uuid.UUID | None
+) -> None:
+    stmt = select(CHANNEL.c.id).where(
+        CHANNEL.c.workspace_id == workspace_id, CHANNEL.c.kind == kind, CHANNEL.c.name == name
+    )
+    if but is not None:
+        stmt = stmt.where(CHANNEL.c.id != but)
+    if conn.execute(stmt).first():
+        raise Conflict(f"a {kind} provider named {name!r} exists", code="channel_exists")
 
 
 def create(
@@ -68,13 +90,7 @@ def create(
     enabled: bool,
 ) -> uuid.UUID:
     _validated(kind, provider, config)
-    taken = conn.execute(
-        select(CHANNEL.c.id).where(
-            CHANNEL.c.workspace_id == workspace_id, CHANNEL.c.kind == kind, CHANNEL.c.name == name
-        )
-    ).first()
-    if taken:
-        raise Conflict(f"a {kind} provider named {name!r} exists", code="channel_exists")
+    _name_free(conn, workspace_id, kind, name, None)
     now = utc_now()
     channel_id = uuid.uuid4()
     if is_default:
@@ -124,8 +140,9 @@ def change(
     enabled: bool,
 ) -> None:
     row = get(conn, workspace_id, channel_id)
-    merged = _keep_secrets(config, row.config or {})
+    merged = keep_secrets(config, row.config or {})
     _validated(row.kind, row.provider, merged)
+    _name_free(conn, workspace_id, row.kind, name, row.id)
     if is_default:
         _clear_default(conn, workspace_id, row.kind)
     conn.execute(

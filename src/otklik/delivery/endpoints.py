@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from otklik.channels import service as channels
 from otklik.channels.telegram import deep_link
-from otklik.consent import double_opt_in
+from otklik.consent import double_opt_in, suppression_list
 from otklik.consent import repository as consent_repo
 from otklik.consent import service as consent
 from otklik.delivery import repository as repo
@@ -162,8 +162,10 @@ def get_message(message_id: uuid.UUID, workspace_id: WorkspaceId, session: DbSes
 # ---------------------------------------------------------------- channels
 
 
-def channel_out(request: Request, row: Any) -> ChannelOut:
-    links = runtime(request).links
+def channel_out(request: Request, conn: Any, row: Any) -> ChannelOut:
+    ws = repo.workspaces(conn, [row.workspace_id])[row.workspace_id]
+    # The URL providers call must be the public one people's links use too.
+    links = runtime(request).links.with_base(DeliverySettings.of(ws.delivery).public_url)
     return ChannelOut(
         id=row.id,
         kind=row.kind,
@@ -184,14 +186,15 @@ def create_channel(
 ) -> ChannelOut:
     conn = session.connection()
     channel_id = channels.create(conn, workspace_id, **body.model_dump())
-    return channel_out(request, channels.get(conn, workspace_id, channel_id))
+    return channel_out(request, conn, channels.get(conn, workspace_id, channel_id))
 
 
 @router.get("/channels", response_model=list[ChannelOut])
 def list_channels(
     workspace_id: WorkspaceId, session: DbSession, request: Request
 ) -> list[ChannelOut]:
-    return [channel_out(request, r) for r in channels.listing(session.connection(), workspace_id)]
+    conn = session.connection()
+    return [channel_out(request, conn, r) for r in channels.listing(conn, workspace_id)]
 
 
 @router.put("/channels/{channel_id}", response_model=ChannelOut)
@@ -212,7 +215,7 @@ def change_channel(
         is_default=body.is_default,
         enabled=body.enabled,
     )
-    return channel_out(request, channels.get(conn, workspace_id, channel_id))
+    return channel_out(request, conn, channels.get(conn, workspace_id, channel_id))
 
 
 @router.delete("/channels/{channel_id}", status_code=204)
@@ -306,24 +309,27 @@ def list_suppressions(
 def add_suppression(
     body: SuppressionIn, workspace_id: WorkspaceId, session: DbSession
 ) -> dict[str, bool]:
-    added = consent.suppress(
-        session.connection(),
-        workspace_id,
-        body.channel,
-        body.address.strip().lower(),
-        body.reason,
-        body.detail,
-    )
+    conn = session.connection()
+    region = _region(conn, workspace_id)
+    address = suppression_list.normalise(body.channel, body.address, region)
+    added = consent.suppress(conn, workspace_id, body.channel, address, body.reason, body.detail)
     return {"added": added}
+
+
+def _region(conn: Any, workspace_id: uuid.UUID) -> str:
+    return str(repo.workspaces(conn, [workspace_id])[workspace_id].default_region)
 
 
 @router.delete("/suppressions/{channel}/{address}", status_code=204)
 def remove_suppression(
     channel: str, address: str, workspace_id: WorkspaceId, session: DbSession
 ) -> None:
-    if not consent_repo.remove_suppression(
-        session.connection(), workspace_id, channel, address.strip().lower()
-    ):
+    conn = session.connection()
+    try:
+        address = suppression_list.normalise(channel, address, _region(conn, workspace_id))
+    except Unprocessable:
+        address = address.strip()
+    if not consent_repo.remove_suppression(conn, workspace_id, channel, address):
         raise NotFound("that address is not suppressed", code="suppression_not_found")
 
 

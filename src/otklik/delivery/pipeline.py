@@ -37,6 +37,7 @@ from otklik.channels.base import (
     Sent,
 )
 from otklik.consent import repository as consent_repo
+from otklik.consent import suppression_list
 from otklik.consent.service import decide
 from otklik.delivery import repository as repo
 from otklik.delivery.context import Loaded, load, render_context
@@ -44,7 +45,7 @@ from otklik.delivery.links import Links
 from otklik.delivery.policy import cap_verdict, exempt, quiet_until
 from otklik.delivery.sender import Sender
 from otklik.kit.db import read_tx, write_tx
-from otklik.kit.errors import AppError
+from otklik.kit.errors import AppError, Unprocessable
 from otklik.kit.time import utc_now
 from otklik.models.message import DEFERRED, FAILED, QUEUED, SENT, SKIPPED
 from otklik.profiles.events_repository import OwnEvent, append_own_events
@@ -63,6 +64,17 @@ LABEL = {
 }
 # A hard failure of the address suppresses it for the channel, with this reason.
 GONE_REASON = {"email": "hard_bounce", "sms": "invalid", "telegram": "invalid"}
+
+
+def suppression_key(channel: str, address: str) -> tuple[str, str]:
+    """(channel, address) as suppression lists store it: lower-case email, E.164 phone."""
+    if channel in suppression_list.CHANNELS:
+        try:
+            # Adapters hand over E.164 phones already, so the region is never consulted.
+            return channel, suppression_list.normalise(channel, address, "RU")
+        except Unprocessable:
+            pass
+    return channel, address
 
 
 def backoff(attempt: int, asked: float | None) -> timedelta:
@@ -213,7 +225,9 @@ class Pipeline:
         for row in rows:
             target = targets[row.id]
             if isinstance(target, Target) and target.address:
-                by_ws.setdefault(row.workspace_id, []).append((row.channel, target.address))
+                by_ws.setdefault(row.workspace_id, []).append(
+                    suppression_key(row.channel, target.address)
+                )
         for wid, pairs in by_ws.items():
             for pair, found in consent_repo.suppressed(conn, wid, pairs).items():
                 world.suppressed[pair] = found.reason
@@ -223,8 +237,9 @@ class Pipeline:
             return target
         ws = world.workspaces[row.workspace_id]
         kind, key, profile, address = target.kind, target.key, target.profile, target.address
-        if (row.channel, address) in world.suppressed:
-            why = world.suppressed[(row.channel, address)]
+        key_pair = suppression_key(row.channel, address)
+        if key_pair in world.suppressed:
+            why = world.suppressed[key_pair]
             return Stop(SKIPPED, "suppressed", f"the address is suppressed ({why})")
         if profile is not None and row.source != "test":
             decision = decide(
@@ -415,7 +430,7 @@ class Pipeline:
                 [
                     {
                         "channel": row.channel,
-                        "address": address,
+                        "address": suppression_key(row.channel, address)[1],
                         "reason": reason,
                         "detail": f"{result.code}: {result.reason}"[:1000],
                     }

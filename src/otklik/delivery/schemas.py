@@ -204,7 +204,8 @@ class ConsentOut(BaseModel):
 class SuppressionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    channel: Literal["email", "sms", "webpush", "mobile_push", "telegram"]
+    # Push addresses are not suppressed: a dead subscription or token is removed instead.
+    channel: Literal["email", "sms", "telegram"]
     address: str = Field(min_length=1, max_length=512)
     reason: Literal["hard_bounce", "complaint", "unsubscribed", "manual", "imported", "invalid"] = (
         "manual"

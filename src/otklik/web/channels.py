@@ -25,7 +25,7 @@ from otklik.delivery import repository as delivery_repo
 from otklik.delivery import service as delivery
 from otklik.delivery.settings import DeliverySettings
 from otklik.kit.db import session_scope
-from otklik.kit.errors import AppError, Conflict, Unprocessable
+from otklik.kit.errors import AppError, Unprocessable
 from otklik.kit.web import DbSession
 from otklik.profiles import service as profiles
 from otklik.templates import repository as templates_repo
@@ -254,7 +254,7 @@ def submitted(session: Session, console: Console, form: FormData, channel_id: st
     fields = cf.fields_of(kind, provider)
     config, values, problems = cf.read_config(fields, form)
     if row is not None:
-        config = cf.with_stored(fields, config, row.config or {})
+        config = channels.keep_secrets(config, row.config or {})
     name = str(form.get("name", "")).strip()
     if not name:
         problems["name"] = ours("name_required")
@@ -279,12 +279,6 @@ def _store(session: Session, console: Console, state: FormState) -> uuid.UUID:
             is_default=state.is_default,
             enabled=state.enabled,
         )
-    taken = any(
-        r.kind == state.kind and r.name == state.name and r.id != state.row.id
-        for r in channels.listing(conn, console.workspace_id)
-    )
-    if taken:
-        raise Conflict("a provider of this channel has this name", code="channel_exists")
     channels.change(
         conn,
         console.workspace_id,
