@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from otklik.delivery.endpoints import router as delivery_router
+from otklik.delivery.push_endpoints import router as push_router
 from otklik.ingest.endpoints import router as ingest_router
 from otklik.offline.endpoints import router as offline_router
 from otklik.profiles.endpoints import router as profiles_router
@@ -18,4 +19,5 @@ ROUTERS: list[APIRouter] = [
     offline_router,
     delivery_router,
     templates_router,
+    push_router,
 ]

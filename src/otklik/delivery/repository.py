@@ -239,13 +239,41 @@ def push_addresses(
 
 def remove_push_addresses(
     conn: Connection, workspace_id: uuid.UUID, addresses: Sequence[str], now: datetime
-) -> None:
-    if addresses:
-        conn.execute(
-            update(PUSH)
-            .where(PUSH.c.workspace_id == workspace_id, PUSH.c.address.in_(list(addresses)))
-            .values(removed_at=now)
+) -> int:
+    if not addresses:
+        return 0
+    result = conn.execute(
+        update(PUSH)
+        .where(
+            PUSH.c.workspace_id == workspace_id,
+            PUSH.c.address.in_(list(addresses)),
+            PUSH.c.removed_at.is_(None),
         )
+        .values(removed_at=now)
+    )
+    return int(result.rowcount or 0)
+
+
+def upsert_push_subscription(conn: Connection, row: dict[str, Any]) -> bool:
+    """Insert, or re-point an existing subscription to this profile and revive it.
+
+    Returns True when the subscription is new.
+    """
+    key = and_(
+        PUSH.c.workspace_id == row["workspace_id"],
+        PUSH.c.kind == row["kind"],
+        PUSH.c.address_hash == row["address_hash"],
+    )
+    found = conn.execute(select(PUSH.c.id).where(key)).first()
+    if found is None:
+        conn.execute(insert(PUSH).values(**row))
+        return True
+    conn.execute(
+        update(PUSH)
+        .where(key)
+        .values(profile_id=row["profile_id"], removed_at=None, user_agent=row["user_agent"])
+    )
+    return False
 
 
 def history(conn: Connection, profile_ids: Iterable[uuid.UUID], since: datetime) -> list[Row[Any]]:

@@ -83,7 +83,7 @@ class IngestService:
             max_batch_events=self.settings.ingest_max_batch_events,
             body_bytes=len(data),
         )
-        workspace_id = self._workspace(call.authorization, parsed.write_key)
+        workspace_id = self.write_key_owner(call.authorization, parsed.write_key)
         if call.route not in wire.BATCH_ROUTES and parsed.rejected:
             err = parsed.rejected[0]
             self._record_only(workspace_id, parsed, received_at)
@@ -115,7 +115,8 @@ class IngestService:
             self.backlog.pending = await asyncio.to_thread(self.writer.count_pending)
         return self.backlog.pending > limit
 
-    def _workspace(self, authorization: str | None, body_key: str | None) -> uuid.UUID:
+    def write_key_owner(self, authorization: str | None, body_key: str | None) -> uuid.UUID:
+        """The workspace of a write key sent as Basic auth or in the body."""
         creds = credentials_from_header(authorization)
         # Bearer carries an OAuth token; then the write key travels in the body.
         token = (creds[1] if creds and creds[0] == "basic" else None) or body_key

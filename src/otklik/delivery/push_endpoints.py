@@ -1,0 +1,98 @@
+"""Public (write-key) endpoints a site or an app calls to register push addresses."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Header, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from otklik.delivery import repository as repo
+from otklik.delivery import subscriptions
+from otklik.kit.errors import NotFound
+from otklik.kit.web import DbSession
+
+router = APIRouter(prefix="/v1/push", tags=["push"])
+
+
+class SubscriptionIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    writeKey: str | None = None
+    # The browser's PushSubscription.toJSON(): {"endpoint", "keys": {"p256dh", "auth"}}.
+    subscription: dict[str, Any]
+    userId: str | None = Field(default=None, max_length=256)
+    anonymousId: str | None = Field(default=None, max_length=256)
+
+
+class DeviceIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    writeKey: str | None = None
+    token: str = Field(min_length=1, max_length=4096)
+    platform: Literal["fcm", "apns"]
+    userId: str | None = Field(default=None, max_length=256)
+    anonymousId: str | None = Field(default=None, max_length=256)
+
+
+def _workspace(request: Request, authorization: str | None, body_key: str | None) -> Any:
+    return request.app.state.ingest.write_key_owner(authorization, body_key)
+
+
+@router.get("/config")
+def push_config(
+    request: Request,
+    session: DbSession,
+    writeKey: str | None = None,
+    authorization: str | None = Header(default=None),
+) -> dict[str, Any]:
+    """What the site's snippet needs: the VAPID public key of the workspace's web push."""
+    workspace_id = _workspace(request, authorization, writeKey)
+    for row in repo.channel_settings(session.connection(), workspace_id):
+        if row.kind == "webpush" and row.enabled and (row.config or {}).get("vapid_public_key"):
+            return {"vapid_public_key": row.config["vapid_public_key"]}
+    raise NotFound("web push is not set up for this workspace", code="webpush_not_configured")
+
+
+@router.post("/subscriptions", status_code=201)
+def add_subscription(
+    body: SubscriptionIn,
+    request: Request,
+    session: DbSession,
+    authorization: str | None = Header(default=None),
+    user_agent: str = Header(default=""),
+) -> dict[str, Any]:
+    workspace_id = _workspace(request, authorization, body.writeKey)
+    done = subscriptions.subscribe(
+        session.connection(),
+        workspace_id,
+        kind="webpush",
+        raw=orjson.dumps(body.subscription).decode(),
+        user_id=body.userId,
+        anonymous_id=body.anonymousId,
+        user_agent=user_agent,
+    )
+    return {"profile_id": str(done.profile_id), "created": done.created}
+
+
+@router.post("/devices", status_code=201)
+def add_device(
+    body: DeviceIn,
+    request: Request,
+    session: DbSession,
+    authorization: str | None = Header(default=None),
+    user_agent: str = Header(default=""),
+) -> dict[str, Any]:
+    workspace_id = _workspace(request, authorization, body.writeKey)
+    done = subscriptions.subscribe(
+        session.connection(),
+        workspace_id,
+        kind="mobile_push",
+        platform=body.platform,
+        raw=body.token,
+        user_id=body.userId,
+        anonymous_id=body.anonymousId,
+        user_agent=user_agent,
+    )
+    return {"profile_id": str(done.profile_id), "created": done.created}
