@@ -16,12 +16,26 @@ from otklik.kit.web import DbSession
 router = APIRouter(prefix="/v1/push", tags=["push"])
 
 
+class PushKeys(BaseModel):
+    p256dh: str = Field(max_length=200)
+    auth: str = Field(max_length=100)
+
+
+class BrowserSubscription(BaseModel):
+    """The browser's PushSubscription.toJSON(); fields browsers add later are ignored."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    endpoint: str = Field(max_length=2048)
+    keys: PushKeys
+    expirationTime: float | None = None
+
+
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     writeKey: str | None = None
-    # The browser's PushSubscription.toJSON(): {"endpoint", "keys": {"p256dh", "auth"}}.
-    subscription: dict[str, Any]
+    subscription: BrowserSubscription
     userId: str | None = Field(default=None, max_length=256)
     anonymousId: str | None = Field(default=None, max_length=256)
 
@@ -68,7 +82,7 @@ def add_subscription(
         session.connection(),
         workspace_id,
         kind="webpush",
-        raw=orjson.dumps(body.subscription).decode(),
+        raw=orjson.dumps(body.subscription.model_dump(include={"endpoint", "keys"})).decode(),
         user_id=body.userId,
         anonymous_id=body.anonymousId,
         user_agent=user_agent,

@@ -56,6 +56,94 @@ HINTS: dict[str, str] = {
 }
 
 
+# Labels of config fields (all providers' configs share one namespace of field names). A field
+# not listed here falls back to its humanised name, which is not translated.
+FIELD_LABELS: dict[str, str] = {
+    # ChannelConfig (every provider)
+    "rate_per_second": N_("Messages per second"),
+    "timeout_seconds": N_("Timeout, seconds"),
+    # LoggingConfig
+    "fail_addresses": N_("Addresses that fail"),
+    "gone_addresses": N_("Addresses that are gone"),
+    "retry_addresses": N_("Addresses to retry"),
+    # SmtpConfig
+    "host": N_("Host"),
+    "port": N_("Port"),
+    "security": N_("Security"),
+    "username": N_("Username"),
+    "password": N_("Password"),
+    "from_address": N_("From address"),
+    "from_name": N_("From name"),
+    "reply_to": N_("Reply-to address"),
+    "message_id_domain": N_("Message-ID domain"),
+    "pool_size": N_("Connection pool size"),
+    "max_messages_per_connection": N_("Messages per connection"),
+    "validate_certs": N_("Verify TLS certificates"),
+    "local_hostname": N_("Local host name"),
+    # SmppConfig
+    "system_id": N_("System ID"),
+    "system_type": N_("System type"),
+    "source_addr": N_("Sender (source address)"),
+    "source_addr_ton": N_("Source address TON"),
+    "source_addr_npi": N_("Source address NPI"),
+    "registered_delivery": N_("Request delivery receipts"),
+    "enquire_link_seconds": N_("Enquire link interval, seconds"),
+    "default_region": N_("Default region"),
+    # HttpSmsConfig
+    "url": N_("URL"),
+    "method": N_("HTTP method"),
+    "body_format": N_("Request body format"),
+    "auth": N_("Authentication"),
+    "token": N_("Token"),
+    "extra_fields": N_("Extra fields"),
+    "secret_fields": N_("Secret fields"),
+    "to_field": N_("Recipient field"),
+    "text_field": N_("Text field"),
+    "sender_field": N_("Sender field"),
+    "reference_field": N_("Reference field"),
+    "sender": N_("Sender"),
+    "phone_format": N_("Phone number format"),
+    "message_id_path": N_("Message ID path in the response"),
+    "ok_path": N_("Success flag path in the response"),
+    "ok_values": N_("Success flag values"),
+    "success_statuses": N_("Success HTTP statuses"),
+    "receipt_format": N_("Delivery receipt format"),
+    "receipt_id_field": N_("Receipt message ID field"),
+    "receipt_status_field": N_("Receipt status field"),
+    "receipt_reason_field": N_("Receipt error field"),
+    "receipt_statuses": N_("Receipt statuses"),
+    "permanent_statuses": N_("Permanent failure statuses"),
+    # TelegramConfig
+    "bot_token": N_("Bot token"),
+    "api_base": N_("API base URL"),
+    "bot_username": N_("Bot username"),
+    "webhook_secret": N_("Webhook secret"),
+    "parse_mode": N_("Formatting mode"),
+    "updates": N_("Receiving updates"),
+    # WebhookConfig
+    "secret": N_("Signing secret"),
+    "headers": N_("Headers"),
+    "max_body_bytes": N_("Maximum body size, bytes"),
+    # WebPushConfig
+    "vapid_private_key": N_("VAPID private key"),
+    "vapid_public_key": N_("VAPID public key"),
+    "vapid_subject": N_("VAPID subject"),
+    "ttl_seconds": N_("Time to live, seconds"),
+    "urgency": N_("Urgency"),
+    # FcmConfig
+    "project_id": N_("Project ID"),
+    "service_account_json": N_("Service account key (JSON)"),
+    "token_uri": N_("Token URI"),
+    # ApnsConfig
+    "team_id": N_("Team ID"),
+    "key_id": N_("Key ID"),
+    "auth_key": N_("Auth key (.p8)"),
+    "topic": N_("Topic (bundle ID)"),
+    "environment": N_("Environment"),
+    "push_type": N_("Push type"),
+}
+
+
 @dataclass(frozen=True)
 class Problem:
     """A message beside a field: one of ours (translated) or the provider's own (as it is)."""
@@ -84,7 +172,8 @@ class FormField:
 
     @property
     def label(self) -> str:
-        return self.name.replace("_", " ").capitalize()
+        """A marked text (translated where shown), else the humanised field name."""
+        return FIELD_LABELS.get(self.name) or self.name.replace("_", " ").capitalize()
 
     @property
     def optional(self) -> bool:
@@ -236,22 +325,6 @@ def read_config(
         else:
             config[f.name] = text
     return config, values, problems
-
-
-def with_stored(
-    fields: list[FormField], config: dict[str, Any], stored: dict[str, Any]
-) -> dict[str, Any]:
-    """Masked values posted back stand for the stored secrets, nested ones included."""
-    out = dict(config)
-    for f in fields:
-        value = out.get(f.name)
-        if f.widget == "secret_pairs" and isinstance(value, dict):
-            kept = stored.get(f.name)
-            old: dict[str, Any] = kept if isinstance(kept, dict) else {}
-            out[f.name] = {k: (old.get(k, v) if v == MASK else v) for k, v in value.items()}
-        elif f.secret and value == MASK:
-            out[f.name] = stored.get(f.name)
-    return out
 
 
 def scrub(text: str, *configs: dict[str, Any]) -> str:
