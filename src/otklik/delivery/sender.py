@@ -21,7 +21,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from otklik.channels.base import Adapter, OutboundMessage, RetryLater, SendResult
+from otklik.channels.base import Adapter, OutboundMessage, Receipt, RetryLater, SendResult
 
 log = logging.getLogger(__name__)
 
@@ -182,6 +182,17 @@ class Sender:
                 result = RetryLater("adapter_error", f"{type(exc).__name__}: {exc}"[:500])
         gate.record(result)
         return result
+
+    def pushed_receipts(self) -> list[tuple[Hashable, Receipt]]:
+        """Receipts that arrived on open provider connections (SMPP deliver_sm), per key."""
+        out: list[tuple[Hashable, Receipt]] = []
+        with self._lock:
+            gates = list(self._gates.items())
+        for key, gate in gates:
+            drain = getattr(gate.adapter, "drain_receipts", None)
+            if drain is not None:
+                out.extend((key, receipt) for receipt in drain())
+        return out
 
     def stats(self) -> list[dict[str, Any]]:
         return [

@@ -35,8 +35,11 @@ class Dispatcher:
         batch: int = 100,
         interval: float = 1.0,
         clock: Callable[[], datetime] = utc_now,
+        also: Callable[[], None] | None = None,
     ) -> None:
         self.engine = engine
+        # Other short periodic work of the same process (applying pushed receipts).
+        self.also = also
         self.enqueue = enqueue
         self.lease = lease
         self.batch = batch
@@ -75,6 +78,8 @@ class Dispatcher:
 
     def tick(self) -> bool:
         """One round; True when it found a full batch (there may be more right away)."""
+        if self.also is not None:
+            self.also()
         now = self.clock()
         with write_tx(self.engine) as conn:
             lost = repo.expired_leases(conn, now, self.batch * 10)
