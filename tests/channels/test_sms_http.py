@@ -20,7 +20,8 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
-from otklik.channels.sms_http import HttpSmsAdapter, HttpSmsConfig, retry_after_seconds
+from otklik.channels.http import retry_after
+from otklik.channels.sms_http import HttpSmsAdapter, HttpSmsConfig
 from tests.support.fake_sms_gateway import FakeSmsGateway
 
 
@@ -172,9 +173,9 @@ def test_one_pooled_client_serves_many_sends(gateway: FakeSmsGateway) -> None:
 
 
 def test_retry_after_also_reads_an_http_date() -> None:
-    assert retry_after_seconds("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
-    assert retry_after_seconds("120") == 120.0
-    assert retry_after_seconds("soon") is None
+    assert retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    assert retry_after("120") == 120.0
+    assert retry_after("soon") is None
 
 
 def test_json_receipts_map_statuses_and_skip_intermediate_ones() -> None:

@@ -25,11 +25,11 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
+from otklik.channels.http import retry_after
 from otklik.channels.webpush import (
     VapidWebPushAdapter,
     WebPushConfig,
     generate_vapid_keys,
-    retry_after_seconds,
 )
 from otklik.kit.time import utc_now
 from tests.support.fake_push import FakeWebPushService, Fault
@@ -321,7 +321,7 @@ def test_bad_vapid_settings_are_rejected(field: str, value: str) -> None:
 
 def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
     later = format_datetime(utc_now() + timedelta(seconds=120), usegmt=True)
-    assert retry_after_seconds({"Retry-After": "12"}) == 12.0
-    assert 100 < (retry_after_seconds({"Retry-After": later}) or 0) <= 120
-    assert retry_after_seconds({"Retry-After": "soon"}) is None
-    assert retry_after_seconds({}) is None
+    assert retry_after("12") == 12.0
+    assert 100 < (retry_after(later) or 0) <= 120
+    assert retry_after("soon") is None
+    assert retry_after(None) is None

@@ -39,7 +39,7 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
-from otklik.channels.webpush import LoopClient, retry_after_seconds, transport_failure
+from otklik.channels.http import LoopClient, retry_after, transport_failure
 
 API_BASES = {
     "production": "https://api.push.apple.com",
@@ -205,7 +205,7 @@ def classify_apns_response(response: httpx.Response) -> SendResult:
     reason = _reason(response)
     code = _snake(reason) if reason else f"http_{status}"
     detail = f"APNs answered {status} {reason}".strip()
-    retry_after = retry_after_seconds(response.headers)
+    wait = retry_after(response.headers.get("retry-after"))
     if status == 410:  # Unregistered / ExpiredToken: the app was removed or the token replaced.
         return Failed(code, detail, address_gone=True)
     if reason == "BadDeviceToken":
@@ -213,9 +213,9 @@ def classify_apns_response(response: httpx.Response) -> SendResult:
         # shows up as every address going dead at once.
         return Failed(code, detail, address_gone=True)
     if reason == "ExpiredProviderToken":
-        return RetryLater(code, detail, retry_after)
+        return RetryLater(code, detail, wait)
     if status == 429 or status >= 500:
-        return RetryLater(code, detail, retry_after)
+        return RetryLater(code, detail, wait)
     return Failed(code, detail)
 
 

@@ -35,7 +35,7 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
-from otklik.channels.webpush import LoopClient, retry_after_seconds, transport_failure
+from otklik.channels.http import LoopClient, retry_after, transport_failure
 
 SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 GOOGLE_TOKEN_URI = "https://oauth2.googleapis.com/token"
@@ -181,7 +181,7 @@ class FcmPushAdapter(Adapter[FcmConfig]):
             return RetryLater(
                 "token_unavailable",
                 f"the token endpoint answered {response.status_code}",
-                retry_after_seconds(response.headers),
+                retry_after(response.headers.get("retry-after")),
             )
         doc = _json(response)
         token, lifetime = doc.get("access_token"), doc.get("expires_in", 3600)
@@ -221,14 +221,14 @@ def classify_fcm_response(response: httpx.Response) -> SendResult:
         return Sent(provider_message_id=str(name) if name else None)
     error_status, error_code, text = _fcm_error(response)
     detail = f"FCM answered {status} {error_code or error_status}: {text}"
-    retry_after = retry_after_seconds(response.headers)
+    wait = retry_after(response.headers.get("retry-after"))
     if error_code == "UNREGISTERED" or status == 404:
         return Failed("unregistered", detail, address_gone=True)
     if status == 401:
-        return RetryLater("unauthenticated", detail, retry_after)
+        return RetryLater("unauthenticated", detail, wait)
     if status == 429 or status >= 500:
         code = (error_code or error_status or "unavailable").lower()
-        return RetryLater(code, detail, retry_after)
+        return RetryLater(code, detail, wait)
     return Failed((error_code or error_status or "rejected").lower(), detail)
 
 

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
 import json
 from collections.abc import Mapping
-from datetime import UTC
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qsl
 
@@ -44,8 +42,8 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
+from otklik.channels.http import retry_after
 from otklik.channels.sms_parts import normalise_phone
-from otklik.kit.time import utc_now
 
 DEFAULT_RECEIPT_STATUSES: dict[str, Literal["delivered", "failed"]] = {
     "delivered": "delivered",
@@ -116,22 +114,6 @@ def lookup(data: Any, path: str) -> Any:
         else:
             return None
     return current
-
-
-def retry_after_seconds(value: str | None) -> float | None:
-    """Retry-After as seconds, from either form RFC 9110 allows (delta or HTTP date)."""
-    if not value:
-        return None
-    text = value.strip()
-    if text.isdigit():
-        return float(text)
-    try:
-        when = email.utils.parsedate_to_datetime(text)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - utc_now()).total_seconds())
 
 
 class HttpSmsAdapter(Adapter[HttpSmsConfig]):
@@ -205,11 +187,11 @@ class HttpSmsAdapter(Adapter[HttpSmsConfig]):
         snippet = response.text[:200]
         if status in self.config.success_statuses:
             return self._accepted(response)
-        retry_after = retry_after_seconds(response.headers.get("Retry-After"))
+        wait = retry_after(response.headers.get("Retry-After"))
         if status == 429:
-            return RetryLater("rate_limited", f"HTTP 429: {snippet}", retry_after)
+            return RetryLater("rate_limited", f"HTTP 429: {snippet}", wait)
         if status >= 500 or status == 408:
-            return RetryLater("server_error", f"HTTP {status}: {snippet}", retry_after)
+            return RetryLater("server_error", f"HTTP {status}: {snippet}", wait)
         return Failed("rejected", f"HTTP {status}: {snippet}")
 
     def _accepted(self, response: httpx.Response) -> SendResult:

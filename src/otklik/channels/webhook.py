@@ -28,7 +28,6 @@ import json
 import time
 import uuid
 from datetime import datetime
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit, urlunsplit
 
@@ -47,6 +46,7 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
+from otklik.channels.http import retry_after
 from otklik.kit.time import utc_now
 
 TIMESTAMP_HEADER = "X-Otklik-Timestamp"
@@ -113,23 +113,6 @@ def _url(raw: str) -> str:
     if port is not None:
         netloc += f":{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Retry-After as seconds: either a number or an HTTP date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        return None
-    return max(0.0, (when - utc_now()).total_seconds())
 
 
 def _json_default(value: Any) -> Any:
@@ -250,7 +233,7 @@ def _classify(response: httpx.Response) -> SendResult:
     if 300 <= status < 400:
         where = response.headers.get("location", "?")
         return Failed("webhook_redirect", f"HTTP {status} to {where}; redirects are not followed")
-    after = _retry_after(response.headers.get("retry-after"))
+    after = retry_after(response.headers.get("retry-after"))
     if status == 429:
         return RetryLater("webhook_rate_limited", said, after)
     if status in RETRYABLE:

@@ -12,22 +12,17 @@ imported: it sends with requests or aiohttp and importing it costs ~0.4 s of aio
 in every process that loads the adapter registry. The request goes through one pooled
 httpx.AsyncClient instead, so sending is asynchronous.
 
-The small HTTP helpers at the end (`retry_after_seconds`, `LoopClient`, `transport_failure`) are
+The HTTP helpers (`retry_after`, `LoopClient`, `transport_failure`) live in channels/http.py and are
 shared with the FCM and APNs adapters.
 """
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import json
-import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC
-from email.utils import parsedate_to_datetime
 from typing import Any, ClassVar, Literal
 from urllib.parse import urlsplit
 
@@ -50,7 +45,7 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
-from otklik.kit.time import utc_now
+from otklik.channels.http import LoopClient, retry_after, transport_failure
 
 # Push services accept 4096 bytes of encrypted body; aes128gcm adds an 86-byte header (salt,
 # record size, the 65-byte sender key), a 16-byte tag and a 1-byte delimiter (RFC 8291 §4).
@@ -304,14 +299,15 @@ def classify_push_response(response: httpx.Response) -> SendResult:
     if 200 <= status < 300:
         return Sent(provider_message_id=response.headers.get("location"), detail=str(status))
     detail = f"push service answered {status}: {response.text[:200]}"
+    wait = retry_after(response.headers.get("retry-after"))
     if status in (404, 410):
         return Failed("subscription_gone", detail, address_gone=True)
     if status == 413:
         return Failed("payload_too_large", detail)
     if status == 429:
-        return RetryLater("rate_limited", detail, retry_after_seconds(response.headers))
+        return RetryLater("rate_limited", detail, wait)
     if status >= 500:
-        return RetryLater("provider_unavailable", detail, retry_after_seconds(response.headers))
+        return RetryLater("provider_unavailable", detail, wait)
     if status in (401, 403):
         # The VAPID key differs from the applicationServerKey the browser subscribed with, or
         # the token was refused: a configuration fault, not a dead subscription.
@@ -320,67 +316,3 @@ def classify_push_response(response: httpx.Response) -> SendResult:
 
 
 # --- HTTP plumbing shared by the push adapters ------------------------------------------------
-
-
-def retry_after_seconds(headers: httpx.Headers | dict[str, str]) -> float | None:
-    """Retry-After as seconds from now: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    value = (headers.get("retry-after") or headers.get("Retry-After") or "").strip()
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        return max(0.0, (when - utc_now()).total_seconds())
-    return max(0.0, seconds) if math.isfinite(seconds) else None
-
-
-def transport_failure(exc: httpx.TransportError) -> SendResult:
-    if isinstance(exc, httpx.TimeoutException):
-        return RetryLater("timeout", f"no answer in time: {type(exc).__name__}")
-    if isinstance(exc, httpx.UnsupportedProtocol):
-        return Failed("invalid_endpoint", str(exc))
-    return RetryLater("connection_error", f"{type(exc).__name__}: {exc}")
-
-
-class LoopClient:
-    """One pooled httpx.AsyncClient (and one lock) per event loop.
-
-    httpx's pooled connections belong to the loop that opened them, so a caller that runs the
-    adapter from a fresh loop (tests, `asyncio.run` per job) gets a fresh pool instead of
-    sockets bound to a closed loop.
-    """
-
-    def __init__(self, factory: Callable[[], httpx.AsyncClient]) -> None:
-        self._factory = factory
-        self._client: httpx.AsyncClient | None = None
-        self._lock: asyncio.Lock | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-
-    def _refresh(self) -> None:
-        loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._client.is_closed:
-            self._client = self._factory()
-            self._lock = asyncio.Lock()
-            self._loop = loop
-
-    def get(self) -> httpx.AsyncClient:
-        self._refresh()
-        assert self._client is not None
-        return self._client
-
-    @property
-    def lock(self) -> asyncio.Lock:
-        self._refresh()
-        assert self._lock is not None
-        return self._lock
-
-    async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None and self._loop is asyncio.get_running_loop():
-            await client.aclose()
