@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select
 from otklik.config import Settings
 from otklik.kit.db import session_scope
 from otklik.kit.time import utc_now
-from otklik.models import Event, Order, Profile
+from otklik.models import ChannelSetting, Consent, Event, Message, Order, Profile, Template
 from otklik.offline.service import event_rows, run_import, store
 from otklik.users import service as users
 from otklik.worker.resolver_loop import ResolverLoop
@@ -251,6 +251,11 @@ def test_demo_loads_a_shop_and_if_empty_leaves_it_alone(cli: Cli, engine: Engine
     assert count(engine, Profile, tenant, Profile.merged_into.is_(None)) > 0
     assert count(engine, Order, tenant) > 0
     assert count(engine, Event, tenant, Event.status == 0) == 0  # all resolved
+    # Messaging comes set up: log-only providers, templates, consent, and real sends.
+    assert count(engine, ChannelSetting, tenant) == 4
+    assert count(engine, Template, tenant) == 4
+    assert count(engine, Consent, tenant) > 0
+    assert count(engine, Message, tenant, Message.state.in_(("sent", "opened", "clicked"))) > 0
 
     again = cli("demo", "--customers", "50", "--workspace", "demo-shop", "--if-empty")
 

@@ -201,6 +201,10 @@ def demo_command(
         )
         print_report(report)
     resolve_all(engine, settings)
+    from otklik.demo.messaging import load_messaging
+
+    sent = load_messaging(engine, settings, ws.id, seed)
+    console.print(f"demo messaging: providers (log only), templates, consents; {sent} sent")
     console.print(f"[green]demo shop loaded[/] into workspace [bold]{workspace}[/]")
 
 
