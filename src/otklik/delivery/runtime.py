@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 from collections.abc import Sequence
 from datetime import timedelta
+from typing import Any
 
 from huey.consumer import Consumer
 from sqlalchemy import Engine, event

@@ -35,7 +35,7 @@ class Dispatcher:
         batch: int = 100,
         interval: float = 1.0,
         clock: Callable[[], datetime] = utc_now,
-        also: Callable[[], None] | None = None,
+        also: Callable[[], object] | None = None,
     ) -> None:
         self.engine = engine
         # Other short periodic work of the same process (applying pushed receipts).
