@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from sqlalchemy.orm import Session
@@ -45,6 +45,10 @@ from otklik.templates import service as templates
 from otklik.workspaces.auth import WorkspaceId
 
 router = APIRouter(prefix="/api/v1", tags=["delivery"])
+MessageState = Literal[
+    "queued", "deferred", "sending", "sent", "delivered", "opened", "clicked", "failed", "skipped"
+]
+ChannelName = Literal["email", "sms", "webpush", "mobile_push", "telegram", "webhook"]
 Limit = Query(50, ge=1, le=500)
 
 
@@ -78,7 +82,7 @@ def send_message(
     session: DbSession,
     request: Request,
     ctx: Scope = Depends(scope),
-    idempotency_key: str | None = Header(default=None, max_length=200),
+    idempotency_key: str | None = Header(default=None, max_length=200, pattern=r"^[^\x00]*$"),
 ) -> SendOut:
     """Queue one message now; answers 202 with its id, or 200 with the first one's id when
     the idempotency key was used before."""
@@ -110,11 +114,11 @@ def send_message(
 def list_messages(
     workspace_id: WorkspaceId,
     session: DbSession,
-    state: str | None = None,
-    channel: str | None = None,
+    state: MessageState | None = None,
+    channel: ChannelName | None = None,
     profile_id: uuid.UUID | None = None,
     template_id: uuid.UUID | None = None,
-    reason_code: str | None = None,
+    reason_code: str | None = Query(None, pattern=r"^[a-z0-9_]{1,48}$"),
     cursor: str | None = None,
     limit: int = Limit,
 ) -> Page[MessageOut]:
@@ -283,8 +287,9 @@ def set_consent(
 def list_suppressions(
     workspace_id: WorkspaceId,
     session: DbSession,
-    channel: str | None = None,
-    q: str | None = None,
+    channel: Literal["email", "sms", "telegram"] | None = None,
+    # NUL cannot be stored in PostgreSQL text, so it cannot be searched for either.
+    q: str | None = Query(None, max_length=320, pattern=r"^[^\x00]*$"),
     cursor: str | None = None,
     limit: int = Limit,
 ) -> Page[SuppressionOut]:
@@ -322,14 +327,19 @@ def _region(conn: Any, workspace_id: uuid.UUID) -> str:
 
 @router.delete("/suppressions/{channel}/{address}", status_code=204)
 def remove_suppression(
-    channel: str, address: str, workspace_id: WorkspaceId, session: DbSession
+    channel: Literal["email", "sms", "telegram"],
+    address: str,
+    workspace_id: WorkspaceId,
+    session: DbSession,
 ) -> None:
     conn = session.connection()
     try:
         address = suppression_list.normalise(channel, address, _region(conn, workspace_id))
     except Unprocessable:
         address = address.strip()
-    if not consent_repo.remove_suppression(conn, workspace_id, channel, address):
+    if "\x00" in address or not consent_repo.remove_suppression(
+        conn, workspace_id, channel, address
+    ):
         raise NotFound("that address is not suppressed", code="suppression_not_found")
 
 

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from otklik.delivery import repository as repo
 from otklik.delivery import subscriptions
 from otklik.kit.errors import NotFound
+from otklik.kit.nul import NoNul
 from otklik.kit.web import DbSession
 
 router = APIRouter(prefix="/v1/push", tags=["push"])
@@ -31,7 +32,7 @@ class BrowserSubscription(BaseModel):
     expirationTime: float | None = None
 
 
-class SubscriptionIn(BaseModel):
+class SubscriptionIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     writeKey: str | None = None
@@ -40,7 +41,7 @@ class SubscriptionIn(BaseModel):
     anonymousId: str | None = Field(default=None, max_length=256)
 
 
-class DeviceIn(BaseModel):
+class DeviceIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     writeKey: str | None = None

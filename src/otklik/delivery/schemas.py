@@ -8,10 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from otklik.kit.nul import NoNul
+
 Priority = Literal["critical", "high", "normal", "low"]
 
 
-class Recipient(BaseModel):
+class Recipient(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     profile_id: uuid.UUID | None = None
@@ -20,7 +22,7 @@ class Recipient(BaseModel):
     phone: str | None = Field(default=None, max_length=64)
 
 
-class SendIn(BaseModel):
+class SendIn(NoNul):
     """Send one template to one person now (or at `send_at`)."""
 
     model_config = ConfigDict(extra="forbid")
@@ -99,7 +101,7 @@ class MessageDetail(MessageOut):
     events: list[MessageEventOut]
 
 
-class TemplateIn(BaseModel):
+class TemplateIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     key: str = Field(min_length=1, max_length=100)
@@ -110,7 +112,7 @@ class TemplateIn(BaseModel):
     content: dict[str, Any]
 
 
-class TemplateVersionIn(BaseModel):
+class TemplateVersionIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     content: dict[str, Any]
@@ -134,7 +136,7 @@ class TemplateOut(BaseModel):
     content: dict[str, Any] | None = None
 
 
-class PreviewIn(BaseModel):
+class PreviewIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     profile_id: uuid.UUID | None = None
@@ -153,7 +155,7 @@ class PreviewOut(BaseModel):
     sms: dict[str, Any] | None = None
 
 
-class ChannelIn(BaseModel):
+class ChannelIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     kind: Literal["email", "sms", "telegram", "webpush", "mobile_push", "webhook"]
@@ -177,7 +179,7 @@ class ChannelOut(BaseModel):
     updated_at: datetime
 
 
-class ConsentIn(BaseModel):
+class ConsentIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     channel: Literal["email", "sms", "webpush", "mobile_push", "telegram"]
@@ -201,7 +203,7 @@ class ConsentOut(BaseModel):
     updated_at: datetime
 
 
-class SuppressionIn(BaseModel):
+class SuppressionIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     # Push addresses are not suppressed: a dead subscription or token is removed instead.
@@ -223,7 +225,7 @@ class SuppressionOut(BaseModel):
     created_at: datetime
 
 
-class PolicyIn(BaseModel):
+class PolicyIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from otklik.kit.nul import NoNul
+
 TOPIC_KEY = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 
 
@@ -36,7 +38,7 @@ class QuietHours(BaseModel):
     end: time = time(9, 0)
 
 
-class DeliverySettings(BaseModel):
+class DeliverySettings(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     quiet_hours: QuietHours = Field(default_factory=QuietHours)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, Query
 
@@ -44,7 +44,7 @@ def create_template(body: TemplateIn, workspace_id: WorkspaceId, session: DbSess
 def list_templates(
     workspace_id: WorkspaceId,
     session: DbSession,
-    channel: str | None = None,
+    channel: Literal["email", "sms", "telegram", "webpush", "mobile_push", "webhook"] | None = None,
     archived: bool = False,
 ) -> list[TemplateOut]:
     rows = repo.list_templates(session.connection(), workspace_id, channel, archived)

@@ -78,7 +78,7 @@ def create(conn: Connection, workspace_id: uuid.UUID, data: TemplateIn, author: 
 
 
 def get(conn: Connection, workspace_id: uuid.UUID, ref: str) -> Any:
-    row = repo.find(conn, workspace_id, ref)
+    row = None if "\x00" in ref else repo.find(conn, workspace_id, ref)
     if row is None:
         raise TemplateNotFound(f"no template {ref!r} in this workspace")
     return row
