@@ -274,7 +274,14 @@ def bench_pipeline(
 
 
 def bench_workers(
-    db_url: str, count: int, port: int, pool: int, processes: int, batch: int, tmp: Path
+    db_url: str,
+    count: int,
+    port: int,
+    pool: int,
+    processes: int,
+    batch: int,
+    tmp: Path,
+    threads: int = 1,
 ) -> tuple[float, int]:
     """Scale-out as deployed: `otklik worker` processes consuming the huey queue."""
     import os
@@ -296,7 +303,7 @@ def bench_workers(
         "OTKLIK_SQLITE_SYNCHRONOUS": "NORMAL",
         "OTKLIK_QUEUE_BACKEND": "sqlite",
         "OTKLIK_QUEUE_PATH": str(tmp / "queue.db"),
-        "OTKLIK_DELIVERY_WORKERS": "3",
+        "OTKLIK_DELIVERY_WORKERS": str(threads),
     }
     settings = Settings(
         database_url=db_url, queue_backend="sqlite", queue_path=str(tmp / "queue.db")
@@ -344,6 +351,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--naive", type=int, default=100, help="messages for the naive baseline")
     parser.add_argument("--processes", type=int, default=2, help="`otklik worker` processes")
+    parser.add_argument("--threads", type=int, default=1, help="queue consumer threads each")
     args = parser.parse_args()
 
     render = bench_render(min(args.messages, 2000))
@@ -372,7 +380,14 @@ def main() -> None:
         )
         with store("sqlite") as url, tempfile.TemporaryDirectory() as tmp:
             rate, sent = bench_workers(
-                url, args.messages, port, args.pool, args.processes, args.batch, Path(tmp)
+                url,
+                args.messages,
+                port,
+                args.pool,
+                args.processes,
+                args.batch,
+                Path(tmp),
+                args.threads,
             )
         emit(
             BENCH,
@@ -381,6 +396,7 @@ def main() -> None:
             "messages/s",
             backend="sqlite",
             processes=args.processes,
+            threads=args.threads,
             queue="huey/sqlite",
             sent=sent,
             baseline=round(naive, 1),

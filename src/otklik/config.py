@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     # Sending: how long a claimed message may stay in flight before another worker takes it
     # back (the worker died), and the huey consumer's thread count in embedded mode.
     delivery_lease_seconds: int = 120
-    delivery_workers: int = 4
+    delivery_workers: int = 2
     delivery_batch: int = 100
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
