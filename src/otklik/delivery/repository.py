@@ -124,6 +124,25 @@ def dispatchable(
     return list(conn.execute(stmt))
 
 
+def anything_due(conn: Connection, now: datetime, stale_before: datetime) -> bool:
+    """Whether a dispatcher round would find work (both checks walk ix_message_state_due)."""
+    waiting = conn.execute(
+        select(MESSAGE.c.id)
+        .where(
+            MESSAGE.c.state.in_((QUEUED, DEFERRED)),
+            MESSAGE.c.due_at <= now,
+            or_(MESSAGE.c.dispatched_at.is_(None), MESSAGE.c.dispatched_at < stale_before),
+        )
+        .limit(1)
+    ).first()
+    if waiting is not None:
+        return True
+    lost = conn.execute(
+        select(MESSAGE.c.id).where(MESSAGE.c.state == SENDING, MESSAGE.c.due_at <= now).limit(1)
+    ).first()
+    return lost is not None
+
+
 def mark_dispatched(conn: Connection, ids: Sequence[uuid.UUID], now: datetime) -> None:
     if ids:
         conn.execute(update(MESSAGE).where(MESSAGE.c.id.in_(list(ids))).values(dispatched_at=now))

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from otklik.delivery import repository as repo
-from otklik.kit.db import write_tx
+from otklik.kit.db import read_tx, write_tx
 from otklik.kit.time import utc_now
 
 log = logging.getLogger(__name__)
@@ -81,6 +81,10 @@ class Dispatcher:
         if self.also is not None:
             self.also()
         now = self.clock()
+        # Look before taking the write lock: an idle install should not write every second.
+        with read_tx(self.engine) as conn:
+            if not repo.anything_due(conn, now, now - self.lease):
+                return False
         with write_tx(self.engine) as conn:
             lost = repo.expired_leases(conn, now, self.batch * 10)
             repo.requeue_interrupted(conn, lost, now)
