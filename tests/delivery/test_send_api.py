@@ -275,3 +275,59 @@ def test_bad_requests_get_stable_codes(
         json={"kind": "email", "provider": "logging", "name": "y", "config": {"typo": 1}},
     )
     assert (r.status_code, r.json()["code"]) == (422, "invalid_channel_config")
+
+
+def test_a_providers_bounce_report_fails_the_message_and_suppresses_the_address(
+    live: LiveServer, http: httpx.Client, tenant: Tenant
+) -> None:
+    """The receipts URL of an SMTP provider takes the JSON bounce format (or DSN mail)."""
+    smtp = {"host": "127.0.0.1", "port": 9, "security": "none", "from_address": "shop@example.org"}
+    channel = ok(
+        api(
+            http,
+            tenant,
+            "POST",
+            "/channels",
+            json={
+                "kind": "email",
+                "provider": "smtp",
+                "name": "relay",
+                "config": smtp,
+                "is_default": False,
+            },
+        ),
+        201,
+    )
+    set_up(http, tenant)  # the logging provider stays the default, so the send succeeds
+    key = template(http, tenant, purpose="transactional")
+    pid = person(live, http, tenant, email="bounce@example.org")
+    mid = ok(send_message(http, tenant, template=key, to={"profile_id": pid}), 202)["id"]
+    assert settled(http, tenant, mid)["state"] == "sent"
+    path = "/" + channel["receipts_url"].split("/", 3)[3]
+    report = {
+        "events": [
+            {
+                "type": "bounce",
+                "message_id": mid,
+                "email": "bounce@example.org",
+                "permanent": True,
+                "reason": "550 5.1.1 user unknown",
+            }
+        ]
+    }
+    assert http.post(path, json=report).json() == {"received": 1, "matched": 1}
+    msg = ok(api(http, tenant, "GET", f"/messages/{mid}"))
+    assert (msg["state"], msg["reason_code"]) == ("failed", "hard_bounce")
+    assert [e["kind"] for e in msg["events"]] == ["bounced"]
+    listed = ok(api(http, tenant, "GET", "/suppressions", params={"channel": "email"}))
+    assert [(s["address"], s["reason"]) for s in listed["items"]] == [
+        ("bounce@example.org", "hard_bounce")
+    ]
+    assert "Email Bounced" in [e["name"] for e in timeline(http, tenant, pid)]
+    bad = http.post(
+        path,
+        content=b'{"events": [{"type": "nonsense"}]}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert (bad.status_code, bad.json()["code"]) == (422, "bad_receipt")
+    assert http.post(path[:-4] + "AAAA", json=report).status_code == 404

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request, Response
@@ -74,21 +76,35 @@ def click(token: str, request: Request) -> Response:
     return RedirectResponse(target.url, status_code=302, headers=NO_STORE)
 
 
+MAX_HOOK_BYTES = 1024 * 1024
+
+
+async def _hook(request: Request, purpose: str, token: str) -> tuple[uuid.UUID, bytes]:
+    """The channel a provider's callback URL names, and the callback's body."""
+    try:
+        channel_id = _runtime(request).links.read_message(purpose, token)
+    except BadToken as exc:
+        raise NotFound(str(exc), code="bad_link") from None
+    body = await request.body()
+    if len(body) > MAX_HOOK_BYTES:
+        raise Unprocessable("callback body over 1 MB", code="too_large")
+    return channel_id, body
+
+
+def _setting(conn: Any, channel_id: uuid.UUID, kind: str | None = None) -> Any:
+    setting = repo.channel_settings_by_id(conn, [channel_id]).get(channel_id)
+    if setting is None or (kind is not None and setting.kind != kind):
+        raise NotFound("that channel is no longer configured", code="bad_link")
+    return setting
+
+
 @router.post("/hooks/receipts/{token}")
 async def receipts(token: str, request: Request) -> dict[str, int]:
     """A provider's delivery reports, bounces and complaints for one configured channel."""
     rt = _runtime(request)
-    try:
-        channel_id = rt.links.read_message(RECEIPTS, token)
-    except BadToken as exc:
-        raise NotFound(str(exc), code="bad_link") from None
-    body = await request.body()
-    if len(body) > 1024 * 1024:
-        raise Unprocessable("receipt body over 1 MB", code="too_large")
+    channel_id, body = await _hook(request, RECEIPTS, token)
     with write_tx(rt.engine) as conn:
-        setting = repo.channel_settings_by_id(conn, [channel_id]).get(channel_id)
-        if setting is None:
-            raise NotFound("that channel no longer exists", code="bad_link")
+        setting = _setting(conn, channel_id)
         adapter = registry.build(ChannelKind(setting.kind), setting.provider, setting.config)
         try:
             parsed = adapter.parse_receipts(body, dict(request.headers))
@@ -102,21 +118,13 @@ async def receipts(token: str, request: Request) -> dict[str, int]:
 async def telegram_updates(token: str, request: Request) -> dict[str, str]:
     """Telegram's webhook for one bot: /start with a binding token, blocked bots."""
     rt = _runtime(request)
-    try:
-        channel_id = rt.links.read_message(TELEGRAM_HOOK, token)
-    except BadToken as exc:
-        raise NotFound(str(exc), code="bad_link") from None
-    body = await request.body()
-    if len(body) > 1024 * 1024:
-        raise Unprocessable("update over 1 MB", code="too_large")
+    channel_id, body = await _hook(request, TELEGRAM_HOOK, token)
     try:
         update = orjson.loads(body)
     except orjson.JSONDecodeError:
         raise Unprocessable("the update is not JSON", code="malformed_json") from None
     with write_tx(rt.engine) as conn:
-        setting = repo.channel_settings_by_id(conn, [channel_id]).get(channel_id)
-        if setting is None or setting.kind != "telegram":
-            raise NotFound("that bot is no longer configured", code="bad_link")
+        setting = _setting(conn, channel_id, "telegram")
         config = TelegramConfig.model_validate(setting.config)
         # With a secret configured, Telegram must prove it is Telegram; the signed URL alone
         # is the guard otherwise.

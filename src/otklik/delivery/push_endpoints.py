@@ -70,6 +70,31 @@ def push_config(
     raise NotFound("web push is not set up for this workspace", code="webpush_not_configured")
 
 
+def _register(
+    request: Request,
+    session: DbSession,
+    body: SubscriptionIn | DeviceIn,
+    authorization: str | None,
+    user_agent: str,
+    *,
+    kind: str,
+    raw: str,
+    platform: str = "",
+) -> dict[str, Any]:
+    workspace_id = _workspace(request, authorization, body.writeKey)
+    done = subscriptions.subscribe(
+        session.connection(),
+        workspace_id,
+        kind=kind,
+        platform=platform,
+        raw=raw,
+        user_id=body.userId,
+        anonymous_id=body.anonymousId,
+        user_agent=user_agent,
+    )
+    return {"profile_id": str(done.profile_id), "created": done.created}
+
+
 @router.post("/subscriptions", status_code=201)
 def add_subscription(
     body: SubscriptionIn,
@@ -78,17 +103,9 @@ def add_subscription(
     authorization: str | None = Header(default=None),
     user_agent: str = Header(default=""),
 ) -> dict[str, Any]:
-    workspace_id = _workspace(request, authorization, body.writeKey)
-    done = subscriptions.subscribe(
-        session.connection(),
-        workspace_id,
-        kind="webpush",
-        raw=orjson.dumps(body.subscription.model_dump(include={"endpoint", "keys"})).decode(),
-        user_id=body.userId,
-        anonymous_id=body.anonymousId,
-        user_agent=user_agent,
-    )
-    return {"profile_id": str(done.profile_id), "created": done.created}
+    """A browser's web push subscription, bound to the visitor (userId or anonymousId)."""
+    raw = orjson.dumps(body.subscription.model_dump(include={"endpoint", "keys"})).decode()
+    return _register(request, session, body, authorization, user_agent, kind="webpush", raw=raw)
 
 
 @router.post("/devices", status_code=201)
@@ -99,15 +116,14 @@ def add_device(
     authorization: str | None = Header(default=None),
     user_agent: str = Header(default=""),
 ) -> dict[str, Any]:
-    workspace_id = _workspace(request, authorization, body.writeKey)
-    done = subscriptions.subscribe(
-        session.connection(),
-        workspace_id,
+    """An app's FCM or APNs device token, bound to the user."""
+    return _register(
+        request,
+        session,
+        body,
+        authorization,
+        user_agent,
         kind="mobile_push",
-        platform=body.platform,
         raw=body.token,
-        user_id=body.userId,
-        anonymous_id=body.anonymousId,
-        user_agent=user_agent,
+        platform=body.platform,
     )
-    return {"profile_id": str(done.profile_id), "created": done.created}

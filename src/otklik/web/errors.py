@@ -10,7 +10,17 @@ from fastapi.responses import RedirectResponse
 from otklik.web.render import render
 
 # Paths that belong to machines, which want JSON errors.
-MACHINE_PREFIXES = ("/api/", "/v1/", "/health", "/docs", "/redoc", "/openapi.json", "/static/")
+# Providers call /hooks/: they get JSON errors, like API clients.
+MACHINE_PREFIXES = (
+    "/api/",
+    "/v1/",
+    "/hooks/",
+    "/health",
+    "/docs",
+    "/redoc",
+    "/openapi.json",
+    "/static/",
+)
 
 
 def is_console_path(path: str) -> bool:
