@@ -10,6 +10,7 @@ Content keys by channel:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -118,18 +119,40 @@ def _check_buttons(buttons: Any) -> None:
         )
 
 
+# Mail apps show the first text of a message next to its subject; a preheader chooses it.
+HIDDEN = (
+    '<div style="display:none;max-height:0;max-width:0;overflow:hidden;opacity:0;'
+    'mso-hide:all">{}</div>'
+)
+
+
+def with_preheader(body: str, body_format: str, preheader: str) -> str:
+    """The body with the preheader put where mail apps read the preview text from."""
+    if not preheader.strip():
+        return body
+    if body_format == "mjml":
+        tag = f"<mj-preview>{preheader}</mj-preview>"
+        if "<mj-head>" in body:
+            return body.replace("<mj-head>", "<mj-head>" + tag, 1)
+        return re.sub(
+            r"(<mjml[^>]*>)", lambda m: m.group(1) + f"<mj-head>{tag}</mj-head>", body, count=1
+        )
+    hidden = HIDDEN.format(preheader)
+    found = re.search(r"<body[^>]*>", body, re.IGNORECASE)
+    if found:
+        return body[: found.end()] + hidden + body[found.end() :]
+    return hidden + body
+
+
 def compile_content(channel: str, content: Mapping[str, Any]) -> Compiled:
     """Check and compile; TemplateError names the field and line of the first problem."""
     check_content(channel, content)
     if channel == "email":
+        body_format = content.get("body_format", "html")
+        body = with_preheader(content["body"], body_format, content.get("preheader") or "")
         return Compiled(
             channel,
-            email=compile_email(
-                content["subject"],
-                content["body"],
-                content.get("body_format", "html"),
-                content.get("text") or None,
-            ),
+            email=compile_email(content["subject"], body, body_format, content.get("text") or None),
         )
     texts = {
         name: compile_text(value, name)
