@@ -38,3 +38,24 @@ def test_awkward_payloads_match_the_library() -> None:
 def test_any_mix_of_line_breaks_and_dots_matches_the_library(parts: list[bytes]) -> None:
     message = b"".join(parts)
     assert ours(message) == library(message)
+
+
+def test_our_own_wire_bytes_skip_the_scan_and_stay_identical() -> None:
+    from otklik.channels.mime import Canonical
+
+    raw = Canonical(b"Subject: x\r\n\r\nline\r\n.dot\r\n")
+    assert normalise_line_endings(raw) is raw
+    assert ours(raw) == library(bytes(raw))
+
+
+def test_eight_bit_bodies_only_when_every_line_fits_smtp() -> None:
+    from otklik.channels.mime import encode_body
+
+    cte, payload = encode_body("Привет,\nмир", eight_bit=True)
+    assert (cte, payload) == ("8bit", "Привет,\r\nмир")
+    assert encode_body("Привет, мир", eight_bit=False)[0] == "base64"
+    long_line = "я" * 600  # 1,200 octets: longer than SMTP's 998
+    assert encode_body(long_line, eight_bit=True)[0] == "base64"
+    cte, payload = encode_body("a\nb" + "é" * 2 + "x" * 200, eight_bit=False)
+    assert cte == "quoted-printable"
+    assert "\r\n" in payload and "\n" not in payload.replace("\r\n", "")

@@ -235,6 +235,7 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
             reply_to=config.reply_to,
         )
         self._pool: _Pool | None = None
+        self._eight_bit = False
 
     def normalise_address(self, raw: str) -> str:
         return normalise_email(raw)
@@ -248,8 +249,12 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
             to, utf8 = _envelope_recipient(message.to)
         except ValueError as exc:
             return Failed("invalid_email", str(exc))
+        # 8-bit bodies once a session of this server has said it takes them (8BITMIME).
+        eight_bit = self._eight_bit
         try:
-            raw = flatten(build_message(message, self._sender, to=to, utf8=utf8))
+            raw = flatten(
+                build_message(message, self._sender, to=to, utf8=utf8, eight_bit=eight_bit)
+            )
         except ValueError as exc:
             return Failed("invalid_message", str(exc))
         pool = self._current_pool()
@@ -260,7 +265,7 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
                 if session is None:
                     session = await self._open()
                 try:
-                    reply = await self._transmit(session, to, raw, utf8)
+                    reply = await self._transmit(session, to, raw, utf8, eight_bit)
                 except aiosmtplib.SMTPServerDisconnected:
                     if not reused:
                         raise
@@ -268,7 +273,7 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
                     session.drop()
                     session = None
                     session = await self._open()
-                    reply = await self._transmit(session, to, raw, utf8)
+                    reply = await self._transmit(session, to, raw, utf8, eight_bit)
             except _FAULTS as exc:
                 if session is not None:
                     self._release(pool, session, reusable=_reusable_after(exc, session))
@@ -317,11 +322,19 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
             validate_certs=cfg.validate_certs,
         )
         await client.connect()
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        self._eight_bit = client.supports_extension("8bitmime")
         return _Session(client)
 
-    async def _transmit(self, session: _Session, to: str, raw: bytes, utf8: bool) -> str:
+    async def _transmit(
+        self, session: _Session, to: str, raw: bytes, utf8: bool, eight_bit: bool
+    ) -> str:
+        options = ["SMTPUTF8"] if utf8 else []
+        if eight_bit:
+            options.append("BODY=8BITMIME")
         _, reply = await session.client.sendmail(
-            self._sender.address, [to], raw, mail_options=["SMTPUTF8"] if utf8 else None
+            self._sender.address, [to], raw, mail_options=options or None
         )
         return reply
 

@@ -16,12 +16,16 @@ import re
 
 from aiosmtplib import protocol, smtp
 
+from otklik.channels.mime import Canonical
+
 _ORIGINAL_NORMALISE = protocol.normalize_message_line_endings
 _ORIGINAL_PERIOD = protocol.PERIOD_REGEX
 
 
 def normalise_line_endings(message: bytes) -> bytes:
     """Lone CR and lone LF become CRLF, and the message ends with CRLF."""
+    if isinstance(message, Canonical):
+        return message
     crlf = message.count(b"\r\n")
     if message.count(b"\n") == crlf and message.count(b"\r") == crlf:
         # Already canonical (our MIME writer's output): counting is cheaper than copying.
