@@ -162,7 +162,11 @@ class BatchResolver:
             else:
                 matched.append((ident, self.root(pid)))
         target: uuid.UUID | None = None
-        for _ident, pid in matched:
+        for _ident, matched_pid in matched:
+            # A merge earlier in this loop may have folded this profile into the target
+            # already (two identifiers of one profile): take its root now, or it would be
+            # merged, and its counters added, a second time.
+            pid = self.root(matched_pid)
             if target is None:
                 if not any(self.conflicts(pid, other) for other in unmatched):
                     target = pid
