@@ -347,7 +347,7 @@ def main() -> None:
     )
     parser.add_argument("--messages", type=int, default=3000)
     parser.add_argument("--pool", type=int, default=32)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=1, help="pipeline threads (GIL: 1 is best)")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--naive", type=int, default=100, help="messages for the naive baseline")
     parser.add_argument("--processes", type=int, default=2, help="`otklik worker` processes")

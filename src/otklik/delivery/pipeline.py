@@ -37,7 +37,6 @@ from otklik.channels.base import (
     Sent,
 )
 from otklik.consent import repository as consent_repo
-from otklik.consent import suppression_list
 from otklik.consent.service import decide
 from otklik.delivery import repository as repo
 from otklik.delivery.context import Loaded, load, render_context
@@ -45,7 +44,7 @@ from otklik.delivery.links import Links
 from otklik.delivery.policy import cap_verdict, exempt, quiet_until
 from otklik.delivery.sender import Sender
 from otklik.kit.db import read_tx, write_tx
-from otklik.kit.errors import AppError, Unprocessable
+from otklik.kit.errors import AppError
 from otklik.kit.time import utc_now
 from otklik.models.message import DEFERRED, FAILED, QUEUED, SENT, SKIPPED
 from otklik.profiles.events_repository import OwnEvent, append_own_events
@@ -67,14 +66,12 @@ GONE_REASON = {"email": "hard_bounce", "sms": "invalid", "telegram": "invalid"}
 
 
 def suppression_key(channel: str, address: str) -> tuple[str, str]:
-    """(channel, address) as suppression lists store it: lower-case email, E.164 phone."""
-    if channel in suppression_list.CHANNELS:
-        try:
-            # Adapters hand over E.164 phones already, so the region is never consulted.
-            return channel, suppression_list.normalise(channel, address, "RU")
-        except Unprocessable:
-            pass
-    return channel, address
+    """(channel, address) as suppression lists store it (see consent/suppression_list.py).
+
+    The adapters have validated the address already: an email only needs the lower case the
+    lists use, and phones (E.164) and chat ids are stored as adapters give them.
+    """
+    return channel, address.lower() if channel == "email" else address
 
 
 def backoff(attempt: int, asked: float | None) -> timedelta:
