@@ -40,6 +40,7 @@ import secrets
 from bisect import bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import css_inline
@@ -370,7 +371,13 @@ _NOTRACK = re.compile(r"\sdata-otklik-notrack(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\
 _TEXT_URL = re.compile(r"https?://[^\s<>()\"']+", re.IGNORECASE)
 
 
-def _rewrite_tag(tag: str, wrap: Callable[[str], str]) -> str:
+@lru_cache(maxsize=8192)
+def _parse_tag(tag: str) -> tuple[str, str, str] | str:
+    """(text before the URL, the URL, text after) for a trackable tag, else the tag as sent.
+
+    Cached by the tag's text: most links of a campaign are the same for every recipient, so
+    each is parsed once, not once per message.
+    """
     # Attribute names are lowercase after css-inline; the regex covers hand-written HTML.
     if ("notrack" in tag or "NOTRACK" in tag) and _NOTRACK.search(tag):
         return _NOTRACK.sub("", tag)
@@ -381,11 +388,18 @@ def _rewrite_tag(tag: str, wrap: Callable[[str], str]) -> str:
     url = htmllib.unescape(raw.strip())
     if not url.lower().startswith(("http://", "https://")):
         return tag
+    return tag[: href.start()] + href.group(1), url, tag[href.end() :]
+
+
+def _rewrite_tag(tag: str, wrap: Callable[[str], str]) -> str:
+    parsed = _parse_tag(tag)
+    if isinstance(parsed, str):
+        return parsed
+    before, url, after = parsed
     wrapped = wrap(url)
     if wrapped == url:
         return tag
-    replacement = f'{href.group(1)}"{htmllib.escape(wrapped, quote=True)}"'
-    return tag[: href.start()] + replacement + tag[href.end() :]
+    return f'{before}"{htmllib.escape(wrapped, quote=True)}"{after}'
 
 
 def rewrite_links(html: str, wrap: Callable[[str], str]) -> str:
