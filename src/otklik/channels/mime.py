@@ -187,13 +187,15 @@ def _eight_bit_lines(data: bytes) -> bytes | None:
     data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
     out: list[bytes] = []
     for line in data.split(b"\n"):
-        while len(line) > MAX_LINE_OCTETS:
-            cut = line.rfind(b" ", 0, MAX_LINE_OCTETS + 1)
-            if cut <= 0:
+        start, end = 0, len(line)
+        # Positions, not slices of the rest: a 45 KB line would be copied once per break.
+        while end - start > MAX_LINE_OCTETS:
+            cut = line.rfind(b" ", start, start + MAX_LINE_OCTETS + 1)
+            if cut <= start:
                 return None
-            out.append(line[:cut])
-            line = line[cut + 1 :]
-        out.append(line)
+            out.append(line[start:cut])
+            start = cut + 1
+        out.append(line[start:] if start else line)
     return b"\r\n".join(out)
 
 
@@ -284,7 +286,8 @@ def build_message(
 def _write(part: MIMEPart, policy: WirePolicy, out: list[bytes]) -> None:
     out.extend(policy.fold_binary(name, value) for name, value in part.raw_items())
     out.append(b"\r\n")
-    payload = part.get_payload()
+    # Not get_payload(): it re-encodes the whole body on every call to look for surrogates.
+    payload = getattr(part, "_payload")  # noqa: B009  (private, not in the stubs)
     if isinstance(payload, list):
         boundary = part.get_boundary()
         # RFC 2046 5.1.1: the CRLF before a boundary belongs to the boundary, so each one
