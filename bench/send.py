@@ -352,6 +352,12 @@ def main() -> None:
     parser.add_argument("--naive", type=int, default=100, help="messages for the naive baseline")
     parser.add_argument("--processes", type=int, default=2, help="`otklik worker` processes")
     parser.add_argument("--threads", type=int, default=1, help="queue consumer threads each")
+    parser.add_argument(
+        "--backend",
+        choices=["sqlite", "postgres", "both"],
+        default="sqlite",
+        help="store for the pipeline and worker stages (postgres: a throwaway local server)",
+    )
     args = parser.parse_args()
 
     render = bench_render(min(args.messages, 2000))
@@ -362,46 +368,48 @@ def main() -> None:
         emit(BENCH, "smtp", smtp, "messages/s", pool=args.pool, body="16 KB HTML")
         naive = bench_naive(args.naive, port)
         emit(BENCH, "naive", naive, "messages/s", how="mjml per message, connection per message")
-        with store("sqlite") as url:
-            rate, outcome = bench_pipeline(
-                url, args.messages, port, args.pool, args.workers, args.batch
+        backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+        for backend in backends:
+            with store(backend) as url:
+                rate, outcome = bench_pipeline(
+                    url, args.messages, port, args.pool, args.workers, args.batch
+                )
+            emit(
+                BENCH,
+                "pipeline",
+                rate,
+                "messages/s",
+                backend=backend,
+                workers=args.workers,
+                batch=args.batch,
+                sent=outcome["sent"],
+                baseline=round(naive, 1),
+                ratio=round(rate / naive, 1),
             )
-        emit(
-            BENCH,
-            "pipeline",
-            rate,
-            "messages/s",
-            backend="sqlite",
-            workers=args.workers,
-            batch=args.batch,
-            sent=outcome["sent"],
-            baseline=round(naive, 1),
-            ratio=round(rate / naive, 1),
-        )
-        with store("sqlite") as url, tempfile.TemporaryDirectory() as tmp:
-            rate, sent = bench_workers(
-                url,
-                args.messages,
-                port,
-                args.pool,
-                args.processes,
-                args.batch,
-                Path(tmp),
-                args.threads,
+            with store(backend) as url, tempfile.TemporaryDirectory() as tmp:
+                rate, sent = bench_workers(
+                    url,
+                    args.messages,
+                    port,
+                    args.pool,
+                    args.processes,
+                    args.batch,
+                    Path(tmp),
+                    args.threads,
+                )
+            emit(
+                BENCH,
+                "workers",
+                rate,
+                "messages/s",
+                backend=backend,
+                processes=args.processes,
+                threads=args.threads,
+                queue="huey/sqlite",
+                sent=sent,
+                baseline=round(naive, 1),
+                ratio=round(rate / naive, 1),
             )
-        emit(
-            BENCH,
-            "workers",
-            rate,
-            "messages/s",
-            backend="sqlite",
-            processes=args.processes,
-            threads=args.threads,
-            queue="huey/sqlite",
-            sent=sent,
-            baseline=round(naive, 1),
-            ratio=round(rate / naive, 1),
-        )
     finally:
         counts = stop_sink(sink)
     emit(BENCH, "sink", 0, "info", received=counts)
