@@ -24,6 +24,7 @@ from otklik.channels.base import (
     SendResult,
     Sent,
 )
+from tests.channels.support import send_all
 from tests.support.fake_push import FakeApns, Fault, apns_error
 
 DEVICE = "0f" * 32
@@ -66,13 +67,7 @@ def push(to: str = DEVICE, **data: Any) -> OutboundMessage:
 
 
 def send(sender: ApnsPushAdapter, *messages: OutboundMessage) -> list[SendResult]:
-    async def run() -> list[SendResult]:
-        try:
-            return [await sender.send(m) for m in messages]
-        finally:
-            await sender.aclose()
-
-    return asyncio.run(run())
+    return send_all(sender, *messages)
 
 
 def test_an_alert_reaches_apns_with_a_verified_provider_token(apns: FakeApns) -> None:

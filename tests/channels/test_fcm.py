@@ -24,6 +24,7 @@ from otklik.channels.base import (
     Sent,
 )
 from otklik.channels.fcm import FcmConfig, FcmPushAdapter
+from tests.channels.support import send_all
 from tests.support.fake_push import FakeFcm, Fault, fcm_error
 
 DEVICE = "dQw4w9WgXcQ:APA91bH" + "x" * 140
@@ -64,13 +65,7 @@ def push(to: str = DEVICE, **data: Any) -> OutboundMessage:
 
 
 def send(sender: FcmPushAdapter, *messages: OutboundMessage) -> list[SendResult]:
-    async def run() -> list[SendResult]:
-        try:
-            return [await sender.send(m) for m in messages]
-        finally:
-            await sender.aclose()
-
-    return asyncio.run(run())
+    return send_all(sender, *messages)
 
 
 def test_a_push_reaches_fcm_with_a_token_from_the_service_account_flow(fcm: FakeFcm) -> None:

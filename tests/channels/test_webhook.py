@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import socket
 import time
@@ -17,6 +16,7 @@ import pytest
 from otklik.channels.base import ChannelKind, Failed, InvalidAddress, OutboundMessage, RetryLater
 from otklik.channels.base import Sent as SentResult
 from otklik.channels.webhook import SignedWebhookAdapter, WebhookConfig, sign, verify_signature
+from tests.channels.support import send_all
 from tests.support.fake_webhook_receiver import FakeWebhookReceiver
 
 SECRET = "whsec_0123456789abcdef"
@@ -38,14 +38,7 @@ def message(to: str = "", text: str = "Order 1001 shipped", **data: Any) -> Outb
 
 
 def send(cfg: WebhookConfig, *messages: OutboundMessage) -> list[Any]:
-    async def run() -> list[Any]:
-        adapter = SignedWebhookAdapter(cfg)
-        try:
-            return [await adapter.send(m) for m in messages]
-        finally:
-            await adapter.aclose()
-
-    return asyncio.run(run())
+    return send_all(SignedWebhookAdapter(cfg), *messages)
 
 
 # Delivery and signature

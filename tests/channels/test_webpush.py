@@ -32,6 +32,7 @@ from otklik.channels.webpush import (
     generate_vapid_keys,
 )
 from otklik.kit.time import utc_now
+from tests.channels.support import send_all
 from tests.support.fake_push import FakeWebPushService, Fault
 
 PRIVATE, PUBLIC = generate_vapid_keys()
@@ -61,13 +62,7 @@ def push(to: str, text: str = "Your cart misses you", **data: Any) -> OutboundMe
 
 
 def send(sender: VapidWebPushAdapter, *messages: OutboundMessage) -> list[SendResult]:
-    async def run() -> list[SendResult]:
-        try:
-            return [await sender.send(m) for m in messages]
-        finally:
-            await sender.aclose()
-
-    return asyncio.run(run())
+    return send_all(sender, *messages)
 
 
 def test_the_browser_decrypts_the_payload_and_the_vapid_signature_verifies(
