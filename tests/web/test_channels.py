@@ -18,7 +18,7 @@ from otklik.channels import registry
 from otklik.channels import service as channels
 from otklik.channels.logging_fake import OUTBOX
 from otklik.delivery import repository as delivery_repo
-from otklik.kit.db import session_scope
+from otklik.kit.db import session_scope, write_tx
 from tests.conftest import LiveServer, Tenant, make_tenant
 from tests.delivery.support import api, ok, person, settled, template
 from tests.support.console import ConsoleClient, add_user
@@ -341,6 +341,38 @@ def test_a_telegram_bot_token_is_checked_without_saving_or_showing_it(
         assert f"@{BOT_USERNAME}" in again.text and TOKEN not in again.text
     assert TOKEN not in admin.get(f"/settings/channels/{channel_id}").text
     assert stored(engine, tenant, channel_id).config["bot_token"] == TOKEN
+
+
+def test_a_saved_bot_connects_its_updates_by_webhook_or_polling(
+    admin: ConsoleClient, engine: Engine, tenant: Tenant
+) -> None:
+    with FakeTelegram() as fake:
+        fields = {
+            "config.bot_token": TOKEN,
+            "config.api_base": fake.api_base,
+            "config.webhook_secret": "s3cret-s3cret-s3cret",
+        }
+        channel_id = added(add(admin, "telegram", "bot_api", "Bot", **fields))
+        masked = {"name": "Bot", **fields, "config.bot_token": MASK}
+        masked["config.webhook_secret"] = MASK
+        connect = f"/settings/channels/{channel_id}/telegram-updates"
+        # Telegram only calls https URLs: a plain-http install is told so.
+        page = admin.post(connect, masked)
+        assert "HTTPS URL must be provided" in page.text and fake.webhook is None
+        with write_tx(engine) as conn:
+            delivery_repo.save_delivery_settings(
+                conn, tenant.id, {"public_url": "https://otklik.example"}
+            )
+        page = admin.post(connect, masked)
+        assert page.status_code == 200, page.text
+        assert fake.webhook is not None
+        assert fake.webhook["url"].startswith("https://otklik.example/hooks/telegram/")
+        assert fake.webhook["url"] in page.text
+        assert fake.webhook.get("secret_token") == "s3cret-s3cret-s3cret"
+        admin.post(f"/settings/channels/{channel_id}", {**masked, "config.updates": "polling"})
+        page = admin.post(connect, masked)
+        assert "polling" in page.text and fake.webhook is None
+        assert "s3cret" not in page.text and TOKEN not in page.text
 
 
 def test_vapid_keys_are_generated_into_the_form(

@@ -124,3 +124,20 @@ def _settings(conn: Connection, workspace_id: uuid.UUID) -> DeliverySettings:
     return DeliverySettings.of(
         delivery_repo.workspaces(conn, [workspace_id])[workspace_id].delivery
     )
+
+
+async def connect_updates(adapter: Any, hook_url: str) -> str:
+    """Tell Telegram how Otklik receives this bot's updates; returns "webhook" or "polling".
+
+    Webhook mode registers `hook_url` (with the secret header, when one is configured);
+    polling mode removes any webhook, as Telegram refuses getUpdates while one is set.
+    """
+    try:
+        if adapter.config.updates == "polling":
+            await adapter.delete_webhook()
+            return "polling"
+        secret = adapter.config.webhook_secret
+        await adapter.set_webhook(hook_url, secret.get_secret_value() if secret else None)
+        return "webhook"
+    finally:
+        await adapter.aclose()

@@ -24,6 +24,7 @@ from otklik.channels.base import Adapter, ChannelKind
 from otklik.delivery import repository as delivery_repo
 from otklik.delivery import service as delivery
 from otklik.delivery.settings import DeliverySettings
+from otklik.delivery.telegram_binding import connect_updates
 from otklik.kit.db import session_scope
 from otklik.kit.errors import AppError, Unprocessable
 from otklik.kit.web import DbSession
@@ -367,6 +368,32 @@ def check_new_bot(request: Request, console: Admin, form: Posted) -> Response:
 @router.post("/settings/channels/{channel_id}/check-bot", response_class=HTMLResponse)
 def check_bot(request: Request, console: Admin, form: Posted, channel_id: str) -> Response:
     return _check_bot(request, console, form, channel_id)
+
+
+@router.post("/settings/channels/{channel_id}/telegram-updates", response_class=HTMLResponse)
+def telegram_updates(request: Request, console: Admin, form: Posted, channel_id: str) -> Response:
+    """Register the webhook with Telegram (or remove it for polling), with the saved settings."""
+    state = _posted(request, console, form, channel_id)
+    if (state.kind, state.provider) != ("telegram", "bot_api") or state.row is None:
+        raise channels.ChannelNotFound("only a saved Telegram bot has updates to connect")
+    adapter = registry.build(ChannelKind.TELEGRAM, "bot_api", state.row.config or {})
+    public = _public_url(request, console)
+    hook = request.app.state.delivery.links.with_base(public).telegram_hook(state.row.id)
+    try:
+        mode = asyncio.run(connect_updates(adapter, hook))
+    except AppError as exc:
+        return _form(request, console, state, result=Problem(state.scrubbed(exc.message), False))
+    if mode == "polling":
+        done = Problem(N_("Telegram will keep updates for Otklik to fetch (polling)."))
+    else:
+        done = Problem(N_("Telegram will send updates to %(url)s."), params={"url": hook})
+    return _form(request, console, state, result=done, result_ok=True)
+
+
+def _public_url(request: Request, console: Console) -> str:
+    with session_scope(request.app.state.engine, write=False) as session:
+        rows = delivery_repo.workspaces(session.connection(), [console.workspace_id])
+    return DeliverySettings.of(rows[console.workspace_id].delivery).public_url
 
 
 def _vapid(request: Request, console: Console, form: FormData, channel_id: str) -> Response:
