@@ -9,6 +9,7 @@ from datetime import datetime
 import httpx
 
 from otklik.channels.logging_fake import OUTBOX
+from otklik.kit.pagination import encode_cursor
 from tests.conftest import LiveServer, Tenant
 from tests.delivery.support import api, ok, person, send_message, set_up, settled, template
 from tests.profiles.support import timeline
@@ -275,6 +276,38 @@ def test_bad_requests_get_stable_codes(
         json={"kind": "email", "provider": "logging", "name": "y", "config": {"typo": 1}},
     )
     assert (r.status_code, r.json()["code"]) == (422, "invalid_channel_config")
+    forged = encode_cursor(["not a time", "not an id"])
+    for path in ("/messages", "/suppressions"):
+        r = api(http, tenant, "GET", path, params={"cursor": forged})
+        assert (r.status_code, r.json()["code"]) == (400, "invalid_cursor")
+
+
+def test_the_message_log_pages_newest_first_without_gaps(
+    live: LiveServer, http: httpx.Client, tenant: Tenant
+) -> None:
+    set_up(http, tenant)
+    key = template(http, tenant, purpose="transactional")
+    pid = person(live, http, tenant)
+    sent = [
+        ok(send_message(http, tenant, template=key, to={"profile_id": pid}), 202)["id"]
+        for _ in range(5)
+    ]
+    seen, cursor = [], None
+    while True:
+        page = ok(
+            api(
+                http,
+                tenant,
+                "GET",
+                "/messages",
+                params={"limit": 2, **({"cursor": cursor} if cursor else {})},
+            )
+        )
+        seen += [m["id"] for m in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(sent) and len(seen) == 5
 
 
 def test_a_providers_bounce_report_fails_the_message_and_suppresses_the_address(

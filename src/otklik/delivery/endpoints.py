@@ -34,13 +34,12 @@ from otklik.delivery.schemas import (
 )
 from otklik.delivery.settings import DeliverySettings
 from otklik.kit.errors import NotFound, Unprocessable
-from otklik.kit.pagination import decode_cursor, encode_cursor
-from otklik.kit.time import iso, parse_iso, utc_now
+from otklik.kit.time import iso, utc_now
 from otklik.kit.web import DbSession
 from otklik.profiles import service as profiles
 from otklik.profiles.endpoints import scope
 from otklik.profiles.schemas import Page
-from otklik.profiles.service import Scope
+from otklik.profiles.service import Scope, cursor_after, page_of
 from otklik.templates import service as templates
 from otklik.workspaces.auth import WorkspaceId
 
@@ -59,6 +58,11 @@ def runtime(request: Request) -> DeliveryRuntime:
 def settings_of(session: Session, workspace_id: uuid.UUID) -> DeliverySettings:
     row = repo.workspaces(session.connection(), [workspace_id])[workspace_id]
     return DeliverySettings.of(row.delivery)
+
+
+def _newest_first_key(row: Any) -> list[Any]:
+    """The cursor of lists ordered by (created_at, id) descending."""
+    return [iso(row.created_at), str(row.id)]
 
 
 def recipient_profile(ctx: Scope, body: SendIn) -> uuid.UUID | None:
@@ -122,7 +126,6 @@ def list_messages(
     cursor: str | None = None,
     limit: int = Limit,
 ) -> Page[MessageOut]:
-    after = decode_cursor(cursor, 2)
     rows = repo.message_page(
         session.connection(),
         workspace_id,
@@ -133,14 +136,12 @@ def list_messages(
             "template_id": template_id,
             "reason_code": reason_code,
         },
-        after=(parse_iso(after[0]), uuid.UUID(after[1])) if after else None,
+        after=cursor_after(cursor, uuid.UUID),
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([iso(rows[-1].created_at), str(rows[-1].id)]) if more else None
+    page = page_of(rows, limit, _newest_first_key, lambda r: dict(r._mapping))
     return Page[MessageOut](
-        items=[MessageOut.model_validate(r) for r in rows], next_cursor=next_cursor
+        items=[MessageOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
     )
 
 
@@ -293,20 +294,17 @@ def list_suppressions(
     cursor: str | None = None,
     limit: int = Limit,
 ) -> Page[SuppressionOut]:
-    after = decode_cursor(cursor, 2)
     rows = consent_repo.suppression_page(
         session.connection(),
         workspace_id,
         channel=channel,
         q=q,
-        after=(parse_iso(after[0]), uuid.UUID(after[1])) if after else None,
+        after=cursor_after(cursor, uuid.UUID),
         limit=limit + 1,
     )
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor([iso(rows[-1].created_at), str(rows[-1].id)]) if more else None
+    page = page_of(rows, limit, _newest_first_key, lambda r: dict(r._mapping))
     return Page[SuppressionOut](
-        items=[SuppressionOut.model_validate(r) for r in rows], next_cursor=next_cursor
+        items=[SuppressionOut.model_validate(i) for i in page.items], next_cursor=page.next_cursor
     )
 
 

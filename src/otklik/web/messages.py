@@ -24,15 +24,15 @@ from otklik.delivery import log_repository as log_repo
 from otklik.delivery import repository as delivery_repo
 from otklik.kit.db import session_scope
 from otklik.kit.errors import AppError, NotFound
-from otklik.kit.pagination import decode_cursor, encode_cursor
-from otklik.kit.time import as_utc, iso, parse_iso, utc_now
+from otklik.kit.pagination import encode_cursor
+from otklik.kit.time import as_utc, iso, utc_now
 from otklik.kit.web import DbSession
 from otklik.models.message import DEFERRED, QUEUED, STATES
 from otklik.profiles import card as cards
 from otklik.profiles import service as profiles
 from otklik.profiles.identity import EMAIL, PHONE, USER_ID
 from otklik.profiles.search import display_name
-from otklik.profiles.service import ProfileErased, ProfileNotFound, Scope
+from otklik.profiles.service import ProfileErased, ProfileNotFound, Scope, cursor_after
 from otklik.templates import repository as template_repo
 from otklik.web.notices import N_
 from otklik.web.render import render
@@ -102,8 +102,7 @@ def _uuid(value: str) -> uuid.UUID | None:
 
 
 def _after(cursor: str | None) -> tuple[datetime, uuid.UUID] | None:
-    after = decode_cursor(cursor, 2)
-    return (parse_iso(after[0]), uuid.UUID(after[1])) if after else None
+    return cursor_after(cursor, uuid.UUID)
 
 
 def _refusal(code: str, detail: str | None = None) -> dict[str, Any]:
