@@ -56,8 +56,7 @@ def runtime(request: Request) -> DeliveryRuntime:
 
 
 def settings_of(session: Session, workspace_id: uuid.UUID) -> DeliverySettings:
-    row = repo.workspaces(session.connection(), [workspace_id])[workspace_id]
-    return DeliverySettings.of(row.delivery)
+    return service.workspace_settings(session.connection(), workspace_id)
 
 
 def _newest_first_key(row: Any) -> list[Any]:
@@ -168,9 +167,8 @@ def get_message(message_id: uuid.UUID, workspace_id: WorkspaceId, session: DbSes
 
 
 def channel_out(request: Request, conn: Any, row: Any) -> ChannelOut:
-    ws = repo.workspaces(conn, [row.workspace_id])[row.workspace_id]
     # The URL providers call must be the public one people's links use too.
-    links = runtime(request).links.with_base(DeliverySettings.of(ws.delivery).public_url)
+    links = service.workspace_links(conn, runtime(request).links, row.workspace_id)
     return ChannelOut(
         id=row.id,
         kind=row.kind,

@@ -14,7 +14,9 @@ from typing import Any
 from sqlalchemy import Connection
 
 from otklik.delivery import repository as repo
+from otklik.delivery.links import Links
 from otklik.delivery.policy import PRIORITIES
+from otklik.delivery.settings import DeliverySettings
 from otklik.kit.errors import Unprocessable
 from otklik.kit.time import utc_now
 from otklik.models.message import QUEUED
@@ -136,6 +138,16 @@ def queue_test(
             template_version=version,
         ),
     )
+
+
+def workspace_settings(conn: Connection, workspace_id: uuid.UUID) -> DeliverySettings:
+    """The workspace's delivery settings (quiet hours, consent regime, topics, public URL)."""
+    return DeliverySettings.of(repo.workspaces(conn, [workspace_id])[workspace_id].delivery)
+
+
+def workspace_links(conn: Connection, links: Links, workspace_id: uuid.UUID) -> Links:
+    """Links on the workspace's own public URL, when it sets one (people and providers)."""
+    return links.with_base(workspace_settings(conn, workspace_id).public_url)
 
 
 def _priority(name: str | None, purpose: str) -> int:

@@ -18,7 +18,7 @@ from otklik.consent import repository as consent_repo
 from otklik.consent.service import set_consent
 from otklik.delivery import repository as delivery_repo
 from otklik.delivery.links import TELEGRAM, Links
-from otklik.delivery.settings import DeliverySettings
+from otklik.delivery.service import workspace_settings
 from otklik.kit.signing import BadToken
 from otklik.kit.time import utc_now
 from otklik.profiles import repository as profiles_repo
@@ -81,7 +81,7 @@ def bind(conn: Connection, workspace_id: uuid.UUID, profile_id: uuid.UUID, chat_
         purpose="marketing",
         status="granted",
         source="telegram_start",
-        settings=_settings(conn, workspace_id),
+        settings=workspace_settings(conn, workspace_id),
         now=now,
     )
     return "bound"
@@ -114,16 +114,10 @@ def _blocked(conn: Connection, workspace_id: uuid.UUID, chat_id: str) -> str:
             purpose="marketing",
             status="denied",
             source="bot_blocked",
-            settings=_settings(conn, workspace_id),
+            settings=workspace_settings(conn, workspace_id),
             now=now,
         )
     return "blocked"
-
-
-def _settings(conn: Connection, workspace_id: uuid.UUID) -> DeliverySettings:
-    return DeliverySettings.of(
-        delivery_repo.workspaces(conn, [workspace_id])[workspace_id].delivery
-    )
 
 
 async def connect_updates(adapter: Any, hook_url: str) -> str:

@@ -16,7 +16,7 @@ from typing import Any
 
 from otklik.consent import repository as consent_repo
 from otklik.consent import service as consent
-from otklik.delivery import repository as delivery_repo
+from otklik.delivery.service import workspace_settings
 from otklik.delivery.settings import DeliverySettings
 from otklik.kit.errors import NotFound, Unprocessable
 from otklik.profiles import search_repository as search_repo
@@ -123,8 +123,7 @@ def channels(scope: Scope, profile: dict[str, Any]) -> list[Channel]:
 
 
 def delivery_settings(scope: Scope) -> DeliverySettings:
-    row = delivery_repo.workspaces(scope.conn, [scope.workspace_id])[scope.workspace_id]
-    return DeliverySettings.of(row.delivery)
+    return workspace_settings(scope.conn, scope.workspace_id)
 
 
 def consent_choices(scope: Scope) -> dict[str, Any]:

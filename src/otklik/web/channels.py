@@ -21,9 +21,7 @@ from starlette.datastructures import FormData
 from otklik.channels import registry, webpush
 from otklik.channels import service as channels
 from otklik.channels.base import Adapter, ChannelKind
-from otklik.delivery import repository as delivery_repo
 from otklik.delivery import service as delivery
-from otklik.delivery.settings import DeliverySettings
 from otklik.delivery.telegram_binding import connect_updates
 from otklik.kit.db import session_scope
 from otklik.kit.errors import AppError, Unprocessable
@@ -138,9 +136,8 @@ Posted = Annotated[FormData, Depends(form_data)]
 def listing(request: Request, console: Admin, session: DbSession) -> HTMLResponse:
     conn = session.connection()
     rows = channels.listing(conn, console.workspace_id)
-    ws = delivery_repo.workspaces(conn, [console.workspace_id])[console.workspace_id]
     # Providers must reach the address people's links use, when the workspace sets one.
-    links = request.app.state.delivery.links.with_base(DeliverySettings.of(ws.delivery).public_url)
+    links = delivery.workspace_links(conn, request.app.state.delivery.links, console.workspace_id)
     groups = [
         {
             "kind": kind.value,
@@ -377,8 +374,11 @@ def telegram_updates(request: Request, console: Admin, form: Posted, channel_id:
     if (state.kind, state.provider) != ("telegram", "bot_api") or state.row is None:
         raise channels.ChannelNotFound("only a saved Telegram bot has updates to connect")
     adapter = registry.build(ChannelKind.TELEGRAM, "bot_api", state.row.config or {})
-    public = _public_url(request, console)
-    hook = request.app.state.delivery.links.with_base(public).telegram_hook(state.row.id)
+    with session_scope(request.app.state.engine, write=False) as session:
+        links = delivery.workspace_links(
+            session.connection(), request.app.state.delivery.links, console.workspace_id
+        )
+    hook = links.telegram_hook(state.row.id)
     try:
         mode = asyncio.run(connect_updates(adapter, hook))
     except AppError as exc:
@@ -388,12 +388,6 @@ def telegram_updates(request: Request, console: Admin, form: Posted, channel_id:
     else:
         done = Problem(N_("Telegram will send updates to %(url)s."), params={"url": hook})
     return _form(request, console, state, result=done, result_ok=True)
-
-
-def _public_url(request: Request, console: Console) -> str:
-    with session_scope(request.app.state.engine, write=False) as session:
-        rows = delivery_repo.workspaces(session.connection(), [console.workspace_id])
-    return DeliverySettings.of(rows[console.workspace_id].delivery).public_url
 
 
 def _vapid(request: Request, console: Console, form: FormData, channel_id: str) -> Response:
