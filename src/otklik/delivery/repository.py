@@ -19,8 +19,8 @@ from sqlalchemy import (
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
 
+from otklik.kit.rawsql import insert_ignore
 from otklik.models import (
     ChannelSetting,
     DeliveryAttempt,
@@ -46,12 +46,6 @@ WORKSPACE = cast(Table, Workspace.__table__)
 SENT_STATES = ("sent", "delivered", "opened", "clicked")
 
 
-def _insert_ignore(conn: Connection, table: Table) -> Any:
-    if conn.dialect.name == "postgresql":
-        return postgresql.insert(table).on_conflict_do_nothing()
-    return sqlite.insert(table).on_conflict_do_nothing()
-
-
 def insert_messages(
     conn: Connection, workspace_id: uuid.UUID, rows: Sequence[dict[str, Any]]
 ) -> dict[str, tuple[uuid.UUID, bool]]:
@@ -61,7 +55,7 @@ def insert_messages(
     """
     if not rows:
         return {}
-    conn.execute(_insert_ignore(conn, MESSAGE), list(rows))
+    conn.execute(insert_ignore(conn, MESSAGE), list(rows))
     keys = [r["idempotency_key"] for r in rows]
     mine = {r["idempotency_key"]: r["id"] for r in rows}
     out: dict[str, tuple[uuid.UUID, bool]] = {}

@@ -14,7 +14,8 @@ from typing import Any
 from uuid import UUID
 
 import orjson
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table
+from sqlalchemy.dialects import postgresql, sqlite
 
 
 class Dialect:
@@ -104,3 +105,10 @@ def executemany(conn: Connection, statement: str, rows: list[tuple[Any, ...]]) -
         return 0
     result = conn.exec_driver_sql(statement, rows)
     return max(int(result.rowcount or 0), 0)
+
+
+def insert_ignore(conn: Connection, table: Table) -> Any:
+    """INSERT that skips rows whose unique key is taken (ON CONFLICT DO NOTHING) on both stores."""
+    if conn.dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()

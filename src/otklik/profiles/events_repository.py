@@ -13,8 +13,8 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table
-from sqlalchemy.dialects import postgresql, sqlite
 
+from otklik.kit.rawsql import insert_ignore
 from otklik.kit.time import iso
 from otklik.models import Event
 from otklik.models.event import PROCESSED
@@ -57,9 +57,5 @@ def append_own_events(conn: Connection, events: Sequence[OwnEvent]) -> int:
         }
         for e in events
     ]
-    if conn.dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(EVENT).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(EVENT).on_conflict_do_nothing()
-    result = conn.execute(stmt, rows)
+    result = conn.execute(insert_ignore(conn, EVENT), rows)
     return max(int(result.rowcount or 0), 0)
