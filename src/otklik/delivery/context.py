@@ -9,14 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from otklik.consent import repository as consent_repo
 from otklik.consent.service import ConsentKey, ConsentState, current
 from otklik.delivery import repository as repo
 from otklik.delivery.policy import Cap, SentBefore
 from otklik.delivery.settings import DeliverySettings
-from otklik.models import TemplateVersion
+from otklik.templates import repository as templates_repo
 from otklik.templates.content import Compiled, compiled
 from otklik.templates.rendering import TemplateError
 
@@ -173,21 +173,12 @@ def _templates(
     out: dict[tuple[Any, Any], Compiled | TemplateError] = {}
     if not wanted:
         return out
-    table = TemplateVersion.__table__
-    from otklik.models import Template
-
-    tpl = Template.__table__
-    stmt = (
-        select(table.c.template_id, table.c.version, table.c.content, tpl.c.channel)
-        .join(tpl, tpl.c.id == table.c.template_id)
-        .where(table.c.template_id.in_({t for t, _ in wanted}))
-    )
-    for template_id, version, content, channel in conn.execute(stmt):
-        if (template_id, version) in wanted:
-            try:
-                out[(template_id, version)] = compiled(channel, content)
-            except TemplateError as exc:
-                out[(template_id, version)] = exc
+    for row in templates_repo.contents(conn, wanted):
+        key = (row.template_id, row.version)
+        try:
+            out[key] = compiled(row.channel, row.content)
+        except TemplateError as exc:
+            out[key] = exc
     return out
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterable
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Row, Table, insert, or_, select, update
+from sqlalchemy import Connection, Row, Table, insert, or_, select, tuple_, update
 
 from otklik.models import Template, TemplateVersion
 
@@ -91,3 +92,16 @@ def list_templates(
     if not archived:
         stmt = stmt.where(TEMPLATE.c.archived_at.is_(None))
     return list(conn.execute(stmt.order_by(TEMPLATE.c.name)))
+
+
+def contents(conn: Connection, pairs: Iterable[tuple[uuid.UUID, int]]) -> list[Row[Any]]:
+    """(template_id, version, content, channel) of the given template versions."""
+    wanted = list(set(pairs))
+    if not wanted:
+        return []
+    stmt = (
+        select(VERSION.c.template_id, VERSION.c.version, VERSION.c.content, TEMPLATE.c.channel)
+        .join(TEMPLATE, TEMPLATE.c.id == VERSION.c.template_id)
+        .where(tuple_(VERSION.c.template_id, VERSION.c.version).in_(wanted))
+    )
+    return list(conn.execute(stmt))
