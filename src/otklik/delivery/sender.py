@@ -21,7 +21,14 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
-from otklik.channels.base import Adapter, OutboundMessage, Receipt, RetryLater, SendResult
+from otklik.channels.base import (
+    Adapter,
+    OutboundMessage,
+    Receipt,
+    RetryLater,
+    SendResult,
+    Sent,
+)
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +68,8 @@ class Gate:
     last_error: str = field(default="")
 
     def record(self, result: SendResult) -> None:
-        if isinstance(result, RetryLater) and result.code not in {"provider_paused"}:
+        """Count a provider's answer; sends refused during a pause never get here."""
+        if isinstance(result, RetryLater):
             self.retried += 1
             self.faults_in_row += 1
             self.last_error = f"{result.code}: {result.reason}"
@@ -75,14 +83,12 @@ class Gate:
                     self.last_error,
                 )
                 self.faults_in_row = 0
-        elif isinstance(result, RetryLater):
-            pass
+            return
+        self.faults_in_row = 0
+        if isinstance(result, Sent):
+            self.sent += 1
         else:
-            self.faults_in_row = 0
-            if type(result).__name__ == "Sent":
-                self.sent += 1
-            else:
-                self.failed += 1
+            self.failed += 1
 
 
 class Sender:
