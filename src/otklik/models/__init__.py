@@ -5,9 +5,17 @@ from otklik.models.channel import ChannelSetting, PushSubscription
 from otklik.models.consent import Consent, Suppression
 from otklik.models.event import Event, RejectedEvent
 from otklik.models.imports import ImportJob
+from otklik.models.insight import InsightFit, ProfileScore
 from otklik.models.message import DeliveryAttempt, FrequencyPolicy, Message, MessageEvent
 from otklik.models.order import Order, OrderItem
 from otklik.models.profile import Identity, MergeLog, Profile, ResolverState
+from otklik.models.segment import (
+    Segment,
+    SegmentDirty,
+    SegmentDue,
+    SegmentMembership,
+    SegmentState,
+)
 from otklik.models.template import Template, TemplateVersion
 from otklik.models.user import Membership, User, WebSession
 from otklik.models.workspace import ApiKey, Workspace
@@ -22,6 +30,7 @@ __all__ = [
     "FrequencyPolicy",
     "Identity",
     "ImportJob",
+    "InsightFit",
     "Membership",
     "MergeLog",
     "Message",
@@ -29,9 +38,15 @@ __all__ = [
     "Order",
     "OrderItem",
     "Profile",
+    "ProfileScore",
     "PushSubscription",
     "RejectedEvent",
     "ResolverState",
+    "Segment",
+    "SegmentDirty",
+    "SegmentDue",
+    "SegmentMembership",
+    "SegmentState",
     "Suppression",
     "Template",
     "TemplateVersion",

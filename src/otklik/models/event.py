@@ -30,6 +30,8 @@ class Event(Base):
         ),
         Index("ix_event_profile_ts", "profile_id", "timestamp", "seq"),
         Index("ix_event_ws_received", "workspace_id", "received_at"),
+        # Behaviour conditions of segments ("did X in the last D days") read only this index.
+        Index("ix_event_ws_name_ts", "workspace_id", "name", "timestamp", "profile_id"),
     )
 
     seq: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
