@@ -9,6 +9,7 @@ from otklik.delivery.push_endpoints import router as push_router
 from otklik.ingest.endpoints import router as ingest_router
 from otklik.offline.endpoints import router as offline_router
 from otklik.profiles.endpoints import router as profiles_router
+from otklik.segments.endpoints import router as segments_router
 from otklik.templates.endpoints import router as templates_router
 from otklik.workspaces.endpoints import router as workspace_router
 
@@ -20,4 +21,5 @@ ROUTERS: list[APIRouter] = [
     delivery_router,
     templates_router,
     push_router,
+    segments_router,
 ]

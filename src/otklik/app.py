@@ -25,6 +25,7 @@ from otklik.kit.runtime import tune_gc
 from otklik.kit.web import JSONResponse, install_error_handlers
 from otklik.web.router import mount_console
 from otklik.worker.resolver_loop import ResolverLoop
+from otklik.worker.segment_loop import SegmentLoop
 from otklik.workspaces.auth import Authenticator
 
 
@@ -37,6 +38,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     engine = engine or build_engine(settings)
     backlog = Backlog()
     resolver = ResolverLoop(engine, settings)
+    segments = SegmentLoop(engine, settings)
+    resolver.on_batch = segments.wake
 
     def committed(count: int) -> None:
         backlog.add(count)
@@ -59,6 +62,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         writer.start()
         if settings.embedded_worker:
             resolver.start()
+            segments.start()
         on = settings.embedded_worker and settings.embedded_delivery
         delivery.start(consume=on, dispatch=on)
         try:
@@ -66,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         finally:
             writer.stop()
             resolver.stop()
+            segments.stop()
             delivery.stop()
 
     app = FastAPI(
@@ -80,6 +85,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.authenticator = authenticator
     app.state.writer = writer
     app.state.resolver = resolver
+    app.state.segments = segments
     app.state.backlog = backlog
     app.state.delivery = delivery
     app.state.ingest = IngestService(settings, authenticator, writer, backlog)

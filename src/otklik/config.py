@@ -76,6 +76,8 @@ class Settings(BaseSettings):
     # Send messages inside the web process (embedded mode); off when `otklik worker`s do it.
     embedded_delivery: bool = True
     resolver_batch: int = 2000
+    # Changed profiles (or due times) the segment loop re-evaluates per transaction.
+    segment_batch: int = 500
     queue_backend: Literal["sqlite", "redis", "memory"] = "sqlite"
     queue_path: str = "./var/queue.db"
     redis_url: str = "redis://127.0.0.1:6379/0"

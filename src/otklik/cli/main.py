@@ -70,6 +70,7 @@ def worker(
     resolve: bool = typer.Option(True, help="Resolve stored events into profiles"),
     deliver: bool = typer.Option(True, help="Send messages from the task queue"),
     dispatch: bool = typer.Option(True, help="Queue due, retried and orphaned messages"),
+    segments: bool = typer.Option(True, help="Keep segments current (one loop runs at a time)"),
 ) -> None:
     """Scale-out mode: background work; any number may run, on any machines."""
     import signal
@@ -77,12 +78,17 @@ def worker(
 
     from otklik.delivery.runtime import DeliveryRuntime
     from otklik.worker.resolver_loop import ResolverLoop
+    from otklik.worker.segment_loop import SegmentLoop
 
     engine, settings = engine_and_settings()
     loop = ResolverLoop(engine, settings)
+    segment_loop = SegmentLoop(engine, settings)
+    loop.on_batch = segment_loop.wake
     delivery = DeliveryRuntime(engine, settings)
     if resolve:
         loop.start()
+    if segments:
+        segment_loop.start()
     delivery.start(consume=deliver, dispatch=dispatch)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -93,6 +99,7 @@ def worker(
     )
     stop.wait()
     loop.stop()
+    segment_loop.stop()
     delivery.stop()
 
 

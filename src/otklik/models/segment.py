@@ -29,6 +29,8 @@ class Segment(Base):
     topics: Mapped[list[str]] = mapped_column(JSONType, default=list)
     # Ids of the segments its rules refer to (they are built first; cycles are refused).
     depends_on: Mapped[list[str]] = mapped_column(JSONType, default=list)
+    # What validation learned: trait types to read the JSON as, time-relative, calendar.
+    analysis: Mapped[dict[str, Any]] = mapped_column(default=dict)
     # Bumped by every edit; incremental evaluation reloads rules when it moves.
     version: Mapped[int] = mapped_column(default=1)
     # building (first build not done: readers see no members) | ready | failed
@@ -75,7 +77,8 @@ class SegmentDirty(Base):
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     workspace_id: Mapped[uuid.UUID] = mapped_column(Uuid)
     profile_id: Mapped[uuid.UUID] = mapped_column(Uuid)
-    topic: Mapped[str] = mapped_column(String(240))
+    # The topics that changed, one per line ("event:Order Completed", "trait:city", "*").
+    topics: Mapped[str] = mapped_column(Text)
 
 
 class SegmentDue(Base):

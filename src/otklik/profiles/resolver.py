@@ -16,6 +16,7 @@ Junk and invalid values never reach this point (see identity.py).
 from __future__ import annotations
 
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -41,6 +42,7 @@ from otklik.profiles.identity import (
 )
 from otklik.profiles.orders import ORDER_EVENTS, OrderFacts, order_from_properties
 from otklik.profiles.state import ProfileState
+from otklik.segments.changes import ANYTHING, profiles_changed
 
 SYSTEM = "system"  # event type of what Otklik itself records (merges), never from an SDK
 
@@ -100,6 +102,8 @@ class BatchResolver:
         self.stats = BatchStats()
         # Identity and merged-into moves decided in this batch, by the profile they left.
         self._moved_into: dict[uuid.UUID, list[uuid.UUID]] = {}
+        # What changed on which profile, for the segment loop ("event:<name>", "trait:<key>").
+        self.touched: dict[uuid.UUID, set[str]] = defaultdict(set)
 
     # -- loading -------------------------------------------------------------------------
     def preload(self, idents: Sequence[Ident], order_ids: Sequence[str] = ()) -> None:
@@ -256,6 +260,8 @@ class BatchResolver:
         snapshot["moved_identities"] = [str(i) for i in moved]
         snapshot["repointed_profiles"] = [str(p) for p in repointed]
         winner.absorb(loser)
+        self.touched[winner_id].add(ANYTHING)
+        self.touched[loser_id].add(ANYTHING)
         loser.merged_into = winner_id
         loser.dirty = True
         self.pending.merge_logs.append(
@@ -312,6 +318,10 @@ class BatchResolver:
     # -- applying an event ---------------------------------------------------------------
     def apply(self, target: uuid.UUID, event: Any, payload: dict[str, Any] | None) -> None:
         state = self.states[target]
+        touched = self.touched[target]
+        touched.add("seen")
+        if event.name:
+            touched.add(f"event:{event.name}")
         if payload is None:  # a plain page/track/screen: it was seen, nothing more
             state.seen(event.timestamp)
             return
@@ -321,11 +331,13 @@ class BatchResolver:
             traits = payload.get("traits") or context.get("traits") or {}
             if isinstance(traits, dict):
                 self.apply_traits(state, traits)
+                touched.update(f"trait:{key}" for key in _trait_keys(traits))
         elif event.type == "track" and event.name in ORDER_EVENTS:
             props = payload.get("properties") or {}
             facts = order_from_properties(props, self.config.currency)
             if facts is not None:
                 self.record_order(target, facts, event.timestamp, payload.get("messageId"))
+                touched.add("order")
 
     def apply_traits(self, state: ProfileState, traits: dict[str, Any]) -> None:
         traits = dict(traits)
@@ -397,6 +409,7 @@ class BatchResolver:
         repo.insert_events(self.conn, self.pending.system_events)
         self._flush_orders()
         log_repository.mark_events(self.conn, self.pending.marks)
+        profiles_changed(self.conn, self.workspace_id, self.touched)
 
     def _flush_orders(self) -> None:
         orders, items = [], []
@@ -434,6 +447,15 @@ class BatchResolver:
             else:
                 repo.replace_order(self.conn, row, lines)
         repo.insert_orders(self.conn, orders, items)
+
+
+def _trait_keys(traits: dict[str, Any]) -> list[str]:
+    keys = [k for k in traits if isinstance(k, str) and not k.startswith("$")]
+    for special in ("$set_once", "$unset"):
+        extra = traits.get(special)
+        if isinstance(extra, dict | list):
+            keys.extend(k for k in extra if isinstance(k, str))
+    return keys
 
 
 def system_event(

@@ -12,6 +12,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
@@ -68,6 +69,8 @@ class ResolverLoop:
         self._configs: dict[uuid.UUID, tuple[float, ResolverConfig]] = {}
         self._junk: dict[str, Junk] = {}
         self.idle = threading.Event()
+        # Told after each committed batch (the segment loop re-evaluates what it changed).
+        self.on_batch: Callable[[], None] | None = None
 
     def config_for(self, conn: Any, workspace_id: uuid.UUID) -> ResolverConfig:
         cached = self._configs.get(workspace_id)
@@ -137,6 +140,8 @@ class ResolverLoop:
             repo.bump_profiles_version(conn)
         if events:
             self.totals.batches += 1
+            if self.on_batch is not None:
+                self.on_batch()
         return len(events)
 
     def _resolve_alone(self) -> int:

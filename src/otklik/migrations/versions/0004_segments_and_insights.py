@@ -32,7 +32,7 @@ def upgrade() -> None:
         ),
         sa.Column("workspace_id", sa.Uuid(), nullable=False),
         sa.Column("profile_id", sa.Uuid(), nullable=False),
-        sa.Column("topic", sa.String(length=240), nullable=False),
+        sa.Column("topics", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_segment_dirty")),
     )
     op.create_table(
@@ -122,6 +122,11 @@ def upgrade() -> None:
         ),
         sa.Column(
             "depends_on",
+            sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
+            nullable=False,
+        ),
+        sa.Column(
+            "analysis",
             sa.JSON().with_variant(postgresql.JSONB(astext_type=Text()), "postgresql"),
             nullable=False,
         ),

@@ -1,0 +1,126 @@
+"""A full build of one segment: one set-based query, then the difference applied at once.
+
+The members are first computed into a temporary table while holding no write lock (on
+SQLite a temporary table lives in its own file, so ingest keeps committing meanwhile);
+then, in one short write transaction, the difference with the current members is applied.
+Readers see either the old members or the new ones, never a half-built segment.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, Uuid, func, insert, select
+
+from otklik.kit.db import write_tx, writer_turn
+from otklik.segments import compiler as c
+from otklik.segments import repository as repo
+from otklik.segments import schedule
+from otklik.segments.evaluate import Changes, Compiled, record
+
+Progress = Callable[[str, int, int], None]  # stage, step, of
+STAGES = ("evaluating", "applying", "scheduling")
+
+
+@dataclass(frozen=True)
+class BuildResult:
+    segment_id: uuid.UUID
+    members: int
+    entered: int
+    exited: int
+    build_ms: int
+    applied: bool  # False when the rules changed during the build (it will run again)
+
+
+def _quiet(stage: str, step: int, of: int) -> None:
+    return None
+
+
+def build(
+    engine: Engine,
+    segment: Compiled,
+    base: c.Context,
+    *,
+    first_build: bool,
+    progress: Progress = _quiet,
+) -> BuildResult:
+    started = time.perf_counter()
+    ctx = segment.context(base)
+    name = f"segment_build_{uuid.uuid4().hex[:12]}"
+    staging = Table(
+        name, MetaData(), Column("profile_id", Uuid, primary_key=True), prefixes=["TEMPORARY"]
+    )
+    with engine.connect() as conn:
+        try:
+            progress(STAGES[0], 1, len(STAGES))
+            with conn.begin():
+                staging.create(conn)
+                conn.execute(
+                    insert(staging).from_select(["profile_id"], c.members(segment.rules, ctx))
+                )
+            progress(STAGES[1], 2, len(STAGES))
+            with writer_turn(engine):
+                conn = conn.execution_options(write=True, durable=False)
+                with conn.begin():
+                    result = _apply(conn, segment, base, staging, first_build, started, progress)
+            return result
+        finally:
+            conn = conn.execution_options(write=False)
+            with conn.begin():
+                staging.drop(conn, checkfirst=True)
+
+
+def _apply(
+    conn: Connection,
+    segment: Compiled,
+    base: c.Context,
+    staging: Table,
+    first_build: bool,
+    started: float,
+    progress: Progress,
+) -> BuildResult:
+    row = conn.execute(
+        select(repo.SEGMENT.c.version).where(repo.SEGMENT.c.id == segment.id)
+    ).first()
+    if row is None or row.version != segment.version:
+        return BuildResult(segment.id, 0, 0, 0, 0, applied=False)
+    now = base.now
+    current = repo.members_select(segment.id)
+    changes = Changes()
+    entering = select(staging.c.profile_id).where(staging.c.profile_id.not_in(current))
+    leaving = current.where(repo.MEMBERSHIP.c.profile_id.not_in(select(staging.c.profile_id)))
+    changes.entered = [(segment.id, pid) for (pid,) in conn.execute(entering)]
+    changes.exited = [(segment.id, pid) for (pid,) in conn.execute(leaving)]
+    # The first build of a new segment records members quietly: a journey on "entered"
+    # must not fire for everyone who already qualified the moment the segment is saved.
+    record(conn, base.workspace_id, {segment.id: segment.name}, changes, now, emit=not first_build)
+    members = int(conn.execute(select(func.count()).select_from(staging)).scalar() or 0)
+    progress(STAGES[2], 3, len(STAGES))
+    values: dict[str, Any] = {"state": "ready", "members_count": members, "build_error": None}
+    if segment.analysis.time_relative:
+        repo.replace_all_dues(
+            conn,
+            base.workspace_id,
+            segment.id,
+            schedule.due_times(conn, segment.rules, segment.context(base)),
+        )
+    if segment.analysis.calendar:
+        values["next_sweep_at"] = schedule.next_midnight(now)
+    elapsed = int((time.perf_counter() - started) * 1000)
+    values.update(built_at=now, build_ms=elapsed)
+    repo.update_segment(conn, segment.id, values)
+    return BuildResult(
+        segment.id, members, len(changes.entered), len(changes.exited), elapsed, applied=True
+    )
+
+
+def mark_failed(engine: Engine, segment_id: uuid.UUID, error: str, when: datetime) -> None:
+    with write_tx(engine, durable=False) as conn:
+        repo.update_segment(
+            conn, segment_id, {"state": "failed", "build_error": error[:2000], "built_at": when}
+        )

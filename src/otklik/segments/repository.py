@@ -1,0 +1,382 @@
+"""All SQL of the segments domain except the compiled rules (compiler.py builds those)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import (
+    Connection,
+    Row,
+    Select,
+    Table,
+    Uuid,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    select,
+    tuple_,
+    update,
+)
+
+from otklik.models import (
+    Event,
+    Identity,
+    Profile,
+    Segment,
+    SegmentDirty,
+    SegmentDue,
+    SegmentMembership,
+)
+from otklik.segments.sql import Json
+
+SEGMENT = cast(Table, Segment.__table__)
+MEMBERSHIP = cast(Table, SegmentMembership.__table__)
+DIRTY = cast(Table, SegmentDirty.__table__)
+DUE = cast(Table, SegmentDue.__table__)
+PROFILE = cast(Table, Profile.__table__)
+EVENT = cast(Table, Event.__table__)
+IDENTITY = cast(Table, Identity.__table__)
+CHUNK = 500
+
+
+def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+# -- what the data holds ---------------------------------------------------------------------
+def trait_values(
+    conn: Connection, workspace_id: uuid.UUID, name: str, limit: int = 50
+) -> list[Any]:
+    present = Json(conn.dialect.name, PROFILE.c.traits, [name]).exists()
+    rows = conn.execute(
+        select(PROFILE.c.traits)
+        .where(PROFILE.c.workspace_id == workspace_id, PROFILE.c.merged_into.is_(None), present)
+        .limit(limit)
+    )
+    return [row.traits.get(name) for row in rows if isinstance(row.traits, dict)]
+
+
+def recent_traits(conn: Connection, workspace_id: uuid.UUID, limit: int) -> list[dict[str, Any]]:
+    rows = conn.execute(
+        select(PROFILE.c.traits)
+        .where(PROFILE.c.workspace_id == workspace_id, PROFILE.c.merged_into.is_(None))
+        .order_by(PROFILE.c.created_at.desc())
+        .limit(limit)
+    )
+    return [row.traits for row in rows if isinstance(row.traits, dict)]
+
+
+def event_seen(conn: Connection, workspace_id: uuid.UUID, name: str) -> bool:
+    query = select(exists().where(EVENT.c.workspace_id == workspace_id, EVENT.c.name == name))
+    return bool(conn.execute(query).scalar())
+
+
+def property_seen(conn: Connection, workspace_id: uuid.UUID, name: str, path: list[str]) -> bool:
+    present = Json(conn.dialect.name, EVENT.c.payload, ["properties", *path]).exists()
+    query = select(
+        exists().where(EVENT.c.workspace_id == workspace_id, EVENT.c.name == name, present)
+    )
+    return bool(conn.execute(query).scalar())
+
+
+def _distinct_by_seeking(
+    conn: Connection, column: Any, workspace_column: Any, ws: uuid.UUID
+) -> list[str]:
+    """DISTINCT over a (workspace, column) index by seeking from value to value.
+
+    A plain DISTINCT reads every index entry (ten million events); each seek reads one.
+    """
+    table = column.table
+    first = select(func.min(column).label("v")).where(workspace_column == ws)
+    seen = first.cte("seen", recursive=True)
+    other = table.alias("next_value")
+    following = (
+        select(func.min(other.c[column.name]))
+        .where(other.c[workspace_column.name] == ws, other.c[column.name] > seen.c.v)
+        .scalar_subquery()
+    )
+    seen = seen.union_all(select(following).where(seen.c.v.is_not(None)))
+    return [v for (v,) in conn.execute(select(seen.c.v).where(seen.c.v.is_not(None)))]
+
+
+def event_names(conn: Connection, workspace_id: uuid.UUID) -> list[str]:
+    return _distinct_by_seeking(conn, EVENT.c.name, EVENT.c.workspace_id, workspace_id)
+
+
+def identity_types(conn: Connection, workspace_id: uuid.UUID) -> list[str]:
+    return _distinct_by_seeking(conn, IDENTITY.c.type, IDENTITY.c.workspace_id, workspace_id)
+
+
+# -- segments --------------------------------------------------------------------------------
+def insert_segment(conn: Connection, row: dict[str, Any]) -> None:
+    conn.execute(insert(SEGMENT), [row])
+
+
+def update_segment(conn: Connection, segment_id: uuid.UUID, values: dict[str, Any]) -> None:
+    conn.execute(update(SEGMENT).where(SEGMENT.c.id == segment_id).values(**values))
+
+
+def delete_segment(conn: Connection, segment_id: uuid.UUID) -> None:
+    conn.execute(delete(MEMBERSHIP).where(MEMBERSHIP.c.segment_id == segment_id))
+    conn.execute(delete(DUE).where(DUE.c.segment_id == segment_id))
+    conn.execute(delete(SEGMENT).where(SEGMENT.c.id == segment_id))
+
+
+def segment(conn: Connection, workspace_id: uuid.UUID, segment_id: uuid.UUID) -> Row[Any] | None:
+    return conn.execute(
+        select(SEGMENT).where(SEGMENT.c.workspace_id == workspace_id, SEGMENT.c.id == segment_id)
+    ).first()
+
+
+def segment_by_name(conn: Connection, workspace_id: uuid.UUID, name: str) -> Row[Any] | None:
+    return conn.execute(
+        select(SEGMENT).where(SEGMENT.c.workspace_id == workspace_id, SEGMENT.c.name == name)
+    ).first()
+
+
+def segments(conn: Connection, workspace_id: uuid.UUID) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(SEGMENT).where(SEGMENT.c.workspace_id == workspace_id).order_by(SEGMENT.c.name)
+        )
+    )
+
+
+def versions(conn: Connection, workspace_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+    """(workspace, id, version, state) of dynamic segments: cheap, read every loop turn."""
+    return list(
+        conn.execute(
+            select(SEGMENT.c.workspace_id, SEGMENT.c.id, SEGMENT.c.version, SEGMENT.c.state).where(
+                SEGMENT.c.workspace_id.in_(workspace_ids), SEGMENT.c.kind == "dynamic"
+            )
+        )
+    )
+
+
+def segments_by_id(conn: Connection, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+    return list(conn.execute(select(SEGMENT).where(SEGMENT.c.id.in_(ids))))
+
+
+def waiting_builds(conn: Connection) -> list[Row[Any]]:
+    """Segments whose rules are newer than their members (new, edited, or a failed build)."""
+    return list(
+        conn.execute(
+            select(SEGMENT)
+            .where(SEGMENT.c.kind == "dynamic", SEGMENT.c.state.in_(["building", "stale"]))
+            .order_by(SEGMENT.c.updated_at)
+        )
+    )
+
+
+def due_sweeps(conn: Connection, now: datetime) -> list[Row[Any]]:
+    return list(
+        conn.execute(
+            select(SEGMENT).where(
+                SEGMENT.c.kind == "dynamic",
+                SEGMENT.c.state == "ready",
+                SEGMENT.c.next_sweep_at.is_not(None),
+                SEGMENT.c.next_sweep_at <= now,
+            )
+        )
+    )
+
+
+# -- membership ------------------------------------------------------------------------------
+def current(
+    conn: Connection, segment_ids: Sequence[uuid.UUID], profile_ids: Sequence[uuid.UUID]
+) -> set[tuple[uuid.UUID, uuid.UUID]]:
+    if not segment_ids or not profile_ids:
+        return set()
+    out: set[tuple[uuid.UUID, uuid.UUID]] = set()
+    for ids in _chunks(profile_ids):
+        rows = conn.execute(
+            select(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).where(
+                MEMBERSHIP.c.profile_id.in_(ids),
+                MEMBERSHIP.c.segment_id.in_(segment_ids),
+                MEMBERSHIP.c.exited_at.is_(None),
+            )
+        )
+        out.update((row.segment_id, row.profile_id) for row in rows)
+    return out
+
+
+def enter(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(MEMBERSHIP), rows)
+
+
+def leave(conn: Connection, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]], now: datetime) -> None:
+    for chunk in _chunks(pairs):
+        conn.execute(
+            update(MEMBERSHIP)
+            .where(
+                tuple_(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).in_(list(chunk)),
+                MEMBERSHIP.c.exited_at.is_(None),
+            )
+            .values(exited_at=now)
+        )
+
+
+def members_page(
+    conn: Connection, segment_id: uuid.UUID, after: int | None, limit: int
+) -> list[Row[Any]]:
+    query = (
+        select(
+            MEMBERSHIP.c.id,
+            MEMBERSHIP.c.profile_id,
+            MEMBERSHIP.c.entered_at,
+            PROFILE.c.traits,
+            PROFILE.c.email,
+            PROFILE.c.phone,
+        )
+        .select_from(MEMBERSHIP.join(PROFILE, PROFILE.c.id == MEMBERSHIP.c.profile_id))
+        .where(MEMBERSHIP.c.segment_id == segment_id, MEMBERSHIP.c.exited_at.is_(None))
+        .order_by(MEMBERSHIP.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        query = query.where(MEMBERSHIP.c.id > after)
+    return list(conn.execute(query))
+
+
+def history(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    *,
+    segment_id: uuid.UUID | None = None,
+    profile_ids: Sequence[uuid.UUID] | None = None,
+    limit: int = 100,
+) -> list[Row[Any]]:
+    query = (
+        select(MEMBERSHIP, SEGMENT.c.name.label("segment_name"))
+        .select_from(MEMBERSHIP.join(SEGMENT, SEGMENT.c.id == MEMBERSHIP.c.segment_id))
+        .where(MEMBERSHIP.c.workspace_id == workspace_id)
+        .order_by(MEMBERSHIP.c.id.desc())
+        .limit(limit)
+    )
+    if segment_id is not None:
+        query = query.where(MEMBERSHIP.c.segment_id == segment_id)
+    if profile_ids is not None:
+        query = query.where(MEMBERSHIP.c.profile_id.in_(profile_ids))
+    return list(conn.execute(query))
+
+
+def count_members(conn: Connection, segment_id: uuid.UUID) -> int:
+    query = select(func.count()).where(
+        MEMBERSHIP.c.segment_id == segment_id, MEMBERSHIP.c.exited_at.is_(None)
+    )
+    return int(conn.execute(query).scalar() or 0)
+
+
+def add_counts(conn: Connection, deltas: dict[uuid.UUID, int]) -> None:
+    for segment_id, delta in deltas.items():
+        if delta:
+            conn.execute(
+                update(SEGMENT)
+                .where(SEGMENT.c.id == segment_id)
+                .values(members_count=SEGMENT.c.members_count + delta)
+            )
+
+
+# -- the queue of changed profiles ---------------------------------------------------------
+def mark_dirty(conn: Connection, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        conn.execute(insert(DIRTY), rows)
+
+
+def take_dirty(conn: Connection, limit: int) -> list[Row[Any]]:
+    return list(conn.execute(select(DIRTY).order_by(DIRTY.c.id).limit(limit)))
+
+
+def drop_dirty(conn: Connection, up_to: int) -> None:
+    conn.execute(delete(DIRTY).where(DIRTY.c.id <= up_to))
+
+
+def dirty_backlog(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(DIRTY)).scalar() or 0)
+
+
+# -- due times -------------------------------------------------------------------------------
+def set_dues(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    segment_id: uuid.UUID,
+    profile_ids: Sequence[uuid.UUID],
+    dues: dict[uuid.UUID, datetime],
+) -> None:
+    """Replace the due times of these profiles in this segment (none left where none given)."""
+    for chunk in _chunks(profile_ids):
+        conn.execute(delete(DUE).where(DUE.c.segment_id == segment_id, DUE.c.profile_id.in_(chunk)))
+    rows = [
+        {"segment_id": segment_id, "profile_id": pid, "workspace_id": workspace_id, "due_at": at}
+        for pid, at in dues.items()
+    ]
+    for chunk in _chunks(rows, 5000):
+        conn.execute(insert(DUE), list(chunk))
+
+
+def replace_all_dues(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    segment_id: uuid.UUID,
+    dues: dict[uuid.UUID, datetime],
+) -> None:
+    conn.execute(delete(DUE).where(DUE.c.segment_id == segment_id))
+    set_dues(conn, workspace_id, segment_id, [], dues)
+
+
+def take_due(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:
+    return list(
+        conn.execute(select(DUE).where(DUE.c.due_at <= now).order_by(DUE.c.due_at).limit(limit))
+    )
+
+
+def next_due(conn: Connection) -> datetime | None:
+    return cast(datetime | None, conn.execute(select(func.min(DUE.c.due_at))).scalar())
+
+
+def profile_roots(conn: Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID | None]:
+    """Each id's live profile (itself, the profile it was merged into, or None if erased)."""
+    out: dict[uuid.UUID, uuid.UUID | None] = {}
+    for chunk in _chunks(ids):
+        rows = conn.execute(
+            select(PROFILE.c.id, PROFILE.c.merged_into, PROFILE.c.erased_at).where(
+                PROFILE.c.id.in_(chunk)
+            )
+        )
+        for row in rows:
+            out[row.id] = None if row.erased_at else (row.merged_into or row.id)
+    return out
+
+
+def members_select(segment_id: uuid.UUID) -> Select[Any]:
+    return select(MEMBERSHIP.c.profile_id).where(
+        MEMBERSHIP.c.segment_id == segment_id, MEMBERSHIP.c.exited_at.is_(None)
+    )
+
+
+def copy_members(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    source: uuid.UUID,
+    target: uuid.UUID,
+    now: datetime,
+) -> int:
+    query = select(
+        literal(workspace_id, Uuid),
+        literal(target, Uuid),
+        MEMBERSHIP.c.profile_id,
+        literal(now, MEMBERSHIP.c.entered_at.type),
+    ).where(MEMBERSHIP.c.segment_id == source, MEMBERSHIP.c.exited_at.is_(None))
+    result = conn.execute(
+        insert(MEMBERSHIP).from_select(
+            ["workspace_id", "segment_id", "profile_id", "entered_at"], query
+        )
+    )
+    return int(result.rowcount or 0)

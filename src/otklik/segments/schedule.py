@@ -1,0 +1,129 @@
+"""When a time-relative condition can next change its answer, per profile.
+
+"Ordered at least twice in the last 30 days" can only turn false when the oldest counted
+order turns 31 days old; "signed up more than 30 days ago" turns true 30 days after sign-up.
+So instead of rescanning everyone every night, each profile gets a due time per segment:
+the earliest moment any of its conditions can flip. At that moment the segment loop
+re-evaluates just that profile (and schedules the next one). A due time that turns out to
+change nothing costs one cheap evaluation; a missing one would be a wrong answer.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Select, func, select
+
+from otklik.segments import compiler as c
+from otklik.segments import rules as r
+from otklik.segments.sql import any_of, column_epoch
+
+# Rows of (profile id, Unix seconds), and the offset that turns those seconds into a due time.
+Candidate = tuple[Select[Any], float]
+
+
+def candidates(rule: Any, ctx: c.Context) -> list[Candidate]:
+    out: list[Candidate] = []
+    for _path, node in r.walk(rule):
+        out.extend(_leaf(node, ctx))
+    return out
+
+
+def due_times(conn: Connection, rule: Any, ctx: c.Context) -> dict[uuid.UUID, datetime]:
+    """The earliest future flip time per profile (profiles with none are left out)."""
+    now = ctx.now.timestamp()
+    best: dict[uuid.UUID, float] = {}
+    for query, offset in candidates(rule, ctx):
+        for row in conn.execute(query):
+            pid, epoch = tuple(row)
+            if epoch is None:
+                continue
+            at = float(epoch) + offset
+            if at > now and at < best.get(pid, float("inf")):
+                best[pid] = at
+    # One second late rather than early: at the exact boundary the condition has not flipped.
+    return {pid: datetime.fromtimestamp(at + 1, UTC) for pid, at in best.items()}
+
+
+def _leaf(node: Any, ctx: c.Context) -> list[Candidate]:
+    if isinstance(node, r.TraitRule) and node.op in r.RELATIVE_DATE_OPS - {"anniversary_within"}:
+        epoch = c.trait_operand(node.field, ctx).epoch
+        return _date_flips(epoch, node.op, node.value, ctx)
+    if isinstance(node, r.AttributeRule) and node.op in r.RELATIVE_DATE_OPS - {
+        "anniversary_within"
+    }:
+        epoch = column_epoch(ctx.dialect, c.PROFILE.c[node.field])
+        return _date_flips(epoch, node.op, node.value, ctx)
+    if isinstance(node, r.EventRule) and node.within_days:
+        rows = c.EventRows(ctx, node.name, node.where).since(
+            ctx.now - timedelta(days=node.within_days)
+        )
+        oldest = func.min(column_epoch(ctx.dialect, rows.e.c.timestamp))
+        return [(rows.select(rows.root, oldest).group_by(rows.root), node.within_days * c.DAY)]
+    if isinstance(node, r.SequenceRule):
+        gap = node.within_hours * 3600
+        window = c.EventRows(ctx, node.first.name, node.first.where).since(
+            ctx.now - timedelta(days=node.in_last_days)
+        )
+        ripening = c.EventRows(ctx, node.first.name, node.first.where).since(
+            ctx.now - timedelta(seconds=gap)
+        )
+        out = []
+        for rows, offset in ((window, node.in_last_days * c.DAY), (ripening, gap)):
+            oldest = func.min(column_epoch(ctx.dialect, rows.e.c.timestamp))
+            out.append((rows.select(rows.root, oldest).group_by(rows.root), float(offset)))
+        return out
+    return []
+
+
+def _date_flips(epoch: Any, op: str, days: int, ctx: c.Context) -> list[Candidate]:
+    now = ctx.now.timestamp()
+    span = days * c.DAY
+    base = select(c.PROFILE.c.id, epoch).where(c.live_profiles(ctx))
+    if op in ("days_ago_more_than", "days_ago_within"):
+        # Both flip when the date is `days` old; only dates younger than that still will.
+        return [(base.where(epoch >= now - span), float(span))]
+    # days_ahead_within: enters `days` before the date, leaves when the date has passed.
+    return [(base.where(epoch > now), float(-span)), (base.where(epoch > now), 0.0)]
+
+
+def next_midnight(now: datetime) -> datetime:
+    day = now.astimezone(UTC).date() + timedelta(days=1)
+    return datetime(day.year, day.month, day.day, tzinfo=UTC)
+
+
+def anniversary_days(rule: Any) -> list[int]:
+    """The windows (in days) of the birthday-style conditions in a tree."""
+    return [
+        int(node.value)
+        for _path, node in r.walk(rule)
+        if isinstance(node, r.TraitRule | r.AttributeRule) and node.op == "anniversary_within"
+    ]
+
+
+def calendar_flips(rule: Any, ctx: c.Context, since: datetime) -> Select[Any]:
+    """Profiles whose birthday-style conditions flipped between `since` and now.
+
+    A condition "within N days" admits a date when today + N reaches it and drops it the day
+    after; covering every day since the last sweep means a missed night loses nothing.
+    """
+    days = max(1, min(366, (ctx.now.date() - since.date()).days))
+    month_days: set[str] = set()
+    for window in anniversary_days(rule):
+        for back in range(days + 1):
+            day = ctx.now - timedelta(days=back)
+            month_days.update(c.month_days(day + timedelta(days=window), 0))
+            month_days.update(c.month_days(day - timedelta(days=1), 0))
+    conditions = []
+    for _path, node in r.walk(rule):
+        if isinstance(node, r.TraitRule) and node.op == "anniversary_within":
+            operand = c.trait_operand(node.field, ctx)
+        elif isinstance(node, r.AttributeRule) and node.op == "anniversary_within":
+            operand = c.attribute_operand(node.field, ctx)
+        else:
+            continue
+        assert operand.month_day is not None
+        conditions.append(operand.month_day.in_(sorted(month_days)))
+    return select(c.PROFILE.c.id).where(c.live_profiles(ctx), any_of(conditions))
