@@ -71,7 +71,10 @@ class Json:
             )
         return case(
             (kind == "number", cast(raw, Float)),
-            (kind == "string", case((raw.op("~", is_comparison=True)(NUMERIC_TEXT_RE), cast(raw, Float)))),
+            (
+                kind == "string",
+                case((raw.op("~", is_comparison=True)(NUMERIC_TEXT_RE), cast(raw, Float))),
+            ),
             else_=None,
         )
 
@@ -104,7 +107,9 @@ def _text_array() -> Any:
 
 def _sqlite_numeric(raw: ColumnElement[Any]) -> ColumnElement[bool]:
     # GLOB has no optional groups: "a digit somewhere and nothing but digits, '.', '-'".
-    return raw.op("GLOB", is_comparison=True)("*[0-9]*") & ~raw.op("GLOB", is_comparison=True)("*[^0-9.-]*")
+    return raw.op("GLOB", is_comparison=True)("*[0-9]*") & ~raw.op("GLOB", is_comparison=True)(
+        "*[^0-9.-]*"
+    )
 
 
 def iso_text_epoch(dialect: str, value: ColumnElement[Any]) -> ColumnElement[Any]:
