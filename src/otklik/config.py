@@ -78,6 +78,8 @@ class Settings(BaseSettings):
     resolver_batch: int = 2000
     # Changed profiles (or due times) the segment loop re-evaluates per transaction.
     segment_batch: int = 500
+    # Customer models (RFM, BG/NBD, Gamma-Gamma) are refitted when the latest fit is older.
+    insight_refit_hours: int = 24
     queue_backend: Literal["sqlite", "redis", "memory"] = "sqlite"
     queue_path: str = "./var/queue.db"
     redis_url: str = "redis://127.0.0.1:6379/0"

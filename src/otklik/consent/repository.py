@@ -22,6 +22,7 @@ from sqlalchemy import (
 )
 
 from otklik.models import Consent, Suppression
+from otklik.segments.changes import REACH, addresses_changed, profile_changed
 
 CONSENT = cast(Table, Consent.__table__)
 SUPPRESSION = cast(Table, Suppression.__table__)
@@ -76,6 +77,8 @@ def upsert_consent(
         conn.execute(
             update(CONSENT).where(key).values(status=status, source=source, updated_at=now)
         )
+    if before != status:
+        profile_changed(conn, workspace_id, profile_id, REACH)
     return cast(str | None, before)
 
 
@@ -118,6 +121,8 @@ def add_suppressions(
             }
     if fresh:
         conn.execute(insert(SUPPRESSION), list(fresh.values()))
+        for channel in {key[0] for key in fresh}:
+            addresses_changed(conn, workspace_id, channel, [a for c, a in fresh if c == channel])
     return len(fresh)
 
 
@@ -131,6 +136,8 @@ def remove_suppression(
             SUPPRESSION.c.address == address,
         )
     )
+    if result.rowcount:
+        addresses_changed(conn, workspace_id, channel, [address])
     return bool(result.rowcount)
 
 

@@ -33,6 +33,7 @@ from otklik.models import (
     Workspace,
 )
 from otklik.models.message import DEFERRED, QUEUED, SENDING
+from otklik.segments.changes import REACH, profile_changed, push_addresses_changed
 
 MESSAGE = cast(Table, Message.__table__)
 ATTEMPT = cast(Table, DeliveryAttempt.__table__)
@@ -255,6 +256,7 @@ def remove_push_addresses(
 ) -> int:
     if not addresses:
         return 0
+    push_addresses_changed(conn, workspace_id, addresses)
     result = conn.execute(
         update(PUSH)
         .where(
@@ -277,7 +279,10 @@ def upsert_push_subscription(conn: Connection, row: dict[str, Any]) -> bool:
         PUSH.c.kind == row["kind"],
         PUSH.c.address_hash == row["address_hash"],
     )
-    found = conn.execute(select(PUSH.c.id).where(key)).first()
+    found = conn.execute(select(PUSH.c.id, PUSH.c.profile_id).where(key)).first()
+    profile_changed(conn, row["workspace_id"], row["profile_id"], REACH)
+    if found is not None and found.profile_id != row["profile_id"]:
+        profile_changed(conn, row["workspace_id"], found.profile_id, REACH)
     if found is None:
         conn.execute(insert(PUSH).values(**row))
         return True

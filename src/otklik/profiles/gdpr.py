@@ -23,6 +23,7 @@ from otklik.profiles.service import (
     profile_view,
     with_items,
 )
+from otklik.segments.changes import ANYTHING, profiles_changed
 
 ERASED_EVENT = "profile.erased"
 SCRUB_BATCH = 1000
@@ -82,6 +83,7 @@ def erase(scope: Scope, profile_id: uuid.UUID, now: datetime) -> None:
         )
         after = rows[-1].seq
     repo.erase_profiles(conn, members, now)
+    profiles_changed(conn, scope.workspace_id, {pid: (ANYTHING,) for pid in members})
     for log in repo.merge_logs(conn, scope.workspace_id, members, limit=None):
         snapshot = {k: v for k, v in (log.snapshot or {}).items() if k not in SNAPSHOT_PII}
         repo.update_merge_log(conn, log.id, {"snapshot": {**snapshot, "erased": True}})

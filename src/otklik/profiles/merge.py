@@ -30,6 +30,7 @@ from otklik.profiles.service import (
     profile_view,
 )
 from otklik.profiles.state import CENT, ProfileState
+from otklik.segments.changes import ANYTHING
 
 UNMERGED_EVENT = "profile.unmerged"
 
@@ -138,6 +139,8 @@ def undo_merge(scope: Scope, merge_id: uuid.UUID, now: datetime) -> dict[str, An
         resolver.apply_traits(state, {})  # re-derives the email/phone columns from traits
         _recount(scope, state, repo.cluster_ids(conn, state.id))
     repo.update_merge_log(conn, merge_id, {"undone_at": now})
+    for pid in (w, lo):
+        resolver.touched[pid].add(ANYTHING)
     props = {"merge_id": str(merge_id), "winner_id": str(w), "loser_id": str(lo)}
     for pid, suffix in ((w, "winner"), (lo, "loser")):
         resolver.pending.system_events.append(

@@ -331,7 +331,6 @@ class BatchResolver:
             traits = payload.get("traits") or context.get("traits") or {}
             if isinstance(traits, dict):
                 self.apply_traits(state, traits)
-                touched.update(f"trait:{key}" for key in _trait_keys(traits))
         elif event.type == "track" and event.name in ORDER_EVENTS:
             props = payload.get("properties") or {}
             facts = order_from_properties(props, self.config.currency)
@@ -340,6 +339,7 @@ class BatchResolver:
                 touched.add("order")
 
     def apply_traits(self, state: ProfileState, traits: dict[str, Any]) -> None:
+        self.touched[state.id].update(f"trait:{key}" for key in _trait_keys(traits))
         traits = dict(traits)
         set_once = traits.pop("$set_once", None)
         unset = traits.pop("$unset", None)

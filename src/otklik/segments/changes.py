@@ -14,6 +14,7 @@ from sqlalchemy import Connection
 from otklik.segments import repository as repo
 
 ANYTHING = "*"  # merges, undos and erasures: every segment may move
+REACH = "reach"  # consent, suppression, push subscriptions, Telegram chats
 
 
 def profiles_changed(
@@ -31,3 +32,18 @@ def profile_changed(
     conn: Connection, workspace_id: uuid.UUID, profile_id: uuid.UUID, *topics: str
 ) -> None:
     profiles_changed(conn, workspace_id, {profile_id: topics})
+
+
+def addresses_changed(
+    conn: Connection, workspace_id: uuid.UUID, channel: str, addresses: Iterable[str]
+) -> None:
+    """A suppression list moved: whoever holds those addresses may become (un)reachable."""
+    owners = repo.address_owners(conn, workspace_id, channel, list(addresses))
+    profiles_changed(conn, workspace_id, {pid: (REACH,) for pid in owners})
+
+
+def push_addresses_changed(
+    conn: Connection, workspace_id: uuid.UUID, addresses: Iterable[str]
+) -> None:
+    owners = repo.push_owners(conn, workspace_id, list(addresses))
+    profiles_changed(conn, workspace_id, {pid: (REACH,) for pid in owners})

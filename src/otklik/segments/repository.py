@@ -26,7 +26,9 @@ from sqlalchemy import (
 from otklik.models import (
     Event,
     Identity,
+    Order,
     Profile,
+    PushSubscription,
     Segment,
     SegmentDirty,
     SegmentDue,
@@ -41,6 +43,8 @@ DUE = cast(Table, SegmentDue.__table__)
 PROFILE = cast(Table, Profile.__table__)
 EVENT = cast(Table, Event.__table__)
 IDENTITY = cast(Table, Identity.__table__)
+ORDER = cast(Table, Order.__table__)
+PUSH = cast(Table, PushSubscription.__table__)
 CHUNK = 500
 
 
@@ -380,3 +384,86 @@ def copy_members(
         )
     )
     return int(result.rowcount or 0)
+
+
+def address_owners(
+    conn: Connection, workspace_id: uuid.UUID, channel: str, addresses: list[str]
+) -> set[uuid.UUID]:
+    """Live profiles holding any of these addresses (email, phone or Telegram chat)."""
+    out: set[uuid.UUID] = set()
+    for chunk in _chunks(addresses):
+        if channel in ("email", "sms"):
+            column = PROFILE.c.email if channel == "email" else PROFILE.c.phone
+            query = select(PROFILE.c.id).where(
+                PROFILE.c.workspace_id == workspace_id, column.in_(chunk)
+            )
+        else:
+            query = select(IDENTITY.c.profile_id).where(
+                IDENTITY.c.workspace_id == workspace_id,
+                IDENTITY.c.type == channel,
+                IDENTITY.c.value.in_(chunk),
+            )
+        out.update(pid for (pid,) in conn.execute(query))
+    return out
+
+
+def push_owners(conn: Connection, workspace_id: uuid.UUID, addresses: list[str]) -> set[uuid.UUID]:
+    out: set[uuid.UUID] = set()
+    for chunk in _chunks(addresses):
+        query = select(PUSH.c.profile_id).where(
+            PUSH.c.workspace_id == workspace_id, PUSH.c.address.in_(chunk)
+        )
+        out.update(pid for (pid,) in conn.execute(query))
+    return out
+
+
+def workspaces_with_orders(conn: Connection) -> list[uuid.UUID]:
+    return [ws for (ws,) in conn.execute(select(ORDER.c.workspace_id).distinct())]
+
+
+def mark_stale(conn: Connection, workspace_id: uuid.UUID, *, topic: str) -> int:
+    """Queue a rebuild of the built segments whose rules read `topic` (e.g. scores)."""
+    ids = [
+        row.id
+        for row in segments(conn, workspace_id)
+        if row.kind == "dynamic" and row.state == "ready" and topic in (row.topics or [])
+    ]
+    if ids:
+        conn.execute(update(SEGMENT).where(SEGMENT.c.id.in_(ids)).values(state="stale"))
+    return len(ids)
+
+
+def move_static_members(
+    conn: Connection, workspace_id: uuid.UUID, moved: dict[uuid.UUID, uuid.UUID], now: datetime
+) -> None:
+    """Stays in static segments follow a merge: the old profile leaves, its root enters."""
+    static = select(SEGMENT.c.id).where(
+        SEGMENT.c.workspace_id == workspace_id, SEGMENT.c.kind == "static"
+    )
+    rows = list(
+        conn.execute(
+            select(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).where(
+                MEMBERSHIP.c.profile_id.in_(list(moved)),
+                MEMBERSHIP.c.exited_at.is_(None),
+                MEMBERSHIP.c.segment_id.in_(static),
+            )
+        )
+    )
+    if not rows:
+        return
+    leave(conn, [(row.segment_id, row.profile_id) for row in rows], now)
+    wanted = {(row.segment_id, moved[row.profile_id]) for row in rows}
+    have = current(conn, list({s for s, _ in wanted}), list({p for _, p in wanted}))
+    enter(
+        conn,
+        [
+            {"workspace_id": workspace_id, "segment_id": s, "profile_id": p, "entered_at": now}
+            for s, p in sorted(wanted - have)
+        ],
+    )
+    counts: dict[uuid.UUID, int] = {}
+    for row in rows:
+        counts[row.segment_id] = counts.get(row.segment_id, 0) - 1
+    for s, _ in wanted - have:
+        counts[s] = counts.get(s, 0) + 1
+    add_counts(conn, counts)

@@ -31,6 +31,7 @@ from sqlalchemy.engine import make_url
 
 from otklik.config import Settings
 from otklik.delivery.service import workspace_settings
+from otklik.insights import service as insights
 from otklik.kit.db import read_tx, write_tx
 from otklik.kit.time import utc_now
 from otklik.segments import compiler as c
@@ -43,6 +44,7 @@ from otklik.segments.loading import SegmentCache, compile_row, in_dependency_ord
 log = logging.getLogger(__name__)
 LOCK_KEY = 7_204_311
 SETTINGS_TTL = 30.0
+REFIT_CHECK = 300.0  # seconds between looks at whether a workspace's models are due
 T = TypeVar("T")
 Nested = dict[uuid.UUID, dict[uuid.UUID, T]]
 
@@ -61,6 +63,7 @@ class SegmentLoop:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.idle = threading.Event()
+        self._next_refit_check = 0.0
 
     # -- one turn -------------------------------------------------------------------------
     def run_once(self, progress: Progress | None = None) -> int:
@@ -71,6 +74,7 @@ class SegmentLoop:
             done += self.drain_dirty()
             done += self.run_due()
             done += self.sweep_calendars()
+            self.refit_models()
             return done
 
     def drain(self, timeout: float = 60.0) -> int:
@@ -138,6 +142,8 @@ class SegmentLoop:
             )
             for row in rows:
                 topics[row.workspace_id][row.profile_id].update(row.topics.split("\n"))
+            for workspace_id, by_profile in topics.items():
+                self._follow_merges(conn, workspace_id, by_profile, now)
             segments = self.cache.of_workspaces(conn, list(topics))
             for workspace_id, by_profile in topics.items():
                 mine = segments.get(workspace_id)
@@ -151,6 +157,24 @@ class SegmentLoop:
             repo.drop_dirty(conn, rows[-1].id)
             return len(rows)
 
+    def _follow_merges(
+        self,
+        conn: Connection,
+        workspace_id: uuid.UUID,
+        by_profile: dict[uuid.UUID, set[str]],
+        now: Any,
+    ) -> None:
+        """A change on a merged-away profile is a change of the profile it lives on now; and
+        a static list keeps the person, so the merged profile's stays move to that one."""
+        roots = repo.profile_roots(conn, list(by_profile))
+        moved: dict[uuid.UUID, uuid.UUID] = {}
+        for pid, root in roots.items():
+            if root is not None and root != pid:
+                by_profile.setdefault(root, set()).update(by_profile[pid])
+                moved[pid] = root
+        if moved:
+            repo.move_static_members(conn, workspace_id, moved, now)
+
     def _rescore(
         self,
         conn: Connection,
@@ -162,8 +186,6 @@ class SegmentLoop:
         buyers = [pid for pid, t in by_profile.items() if "order" in t or "*" in t]
         if not buyers:
             return
-        from otklik.insights import service as insights
-
         insights.rescore(conn, workspace_id, buyers, now)
 
     def _pass(
@@ -230,6 +252,29 @@ class SegmentLoop:
                 repo.update_segment(conn, row.id, {"next_sweep_at": schedule.next_midnight(now)})
             done += 1
         return done
+
+    # -- 5. model refits ---------------------------------------------------------------------
+    def refit_models(self) -> None:
+        """Refit each workspace's customer models on schedule, then rebuild the segments
+        whose rules read scores (RFM class, P(alive), value), as all scores moved."""
+        if time.monotonic() < self._next_refit_check:
+            return
+        self._next_refit_check = time.monotonic() + REFIT_CHECK
+        every = timedelta(hours=self.settings.insight_refit_hours)
+        now = utc_now()
+        with read_tx(self.engine) as conn:
+            due = [
+                ws
+                for ws in repo.workspaces_with_orders(conn)
+                if insights.refit_due(conn, ws, now, every)
+            ]
+        for workspace_id in due:
+            try:
+                with write_tx(self.engine, durable=False) as conn:
+                    insights.refit(conn, workspace_id, now)
+                    repo.mark_stale(conn, workspace_id, topic="score")
+            except Exception:
+                log.exception("customer models of workspace %s failed to refit", workspace_id)
 
     # -- running --------------------------------------------------------------------------------
     @contextmanager
