@@ -31,7 +31,13 @@ def test_behaviour_segment_builds_and_follows_events(
     assert seg["state"] == "ready", seg
     u1 = pid_of(http, tenant, "user_id", "u1")
     assert member_ids(http, tenant, seg["id"]) == {u1}
-    send(http, tenant, identify("u2", 0, city="Moscow"), event("u2", "Product Viewed", 1), event("u2", "Product Viewed", 0))
+    send(
+        http,
+        tenant,
+        identify("u2", 0, city="Moscow"),
+        event("u2", "Product Viewed", 1),
+        event("u2", "Product Viewed", 0),
+    )
     settle(live)
     u2 = pid_of(http, tenant, "user_id", "u2")
     assert member_ids(http, tenant, seg["id"]) == {u1, u2}

@@ -134,7 +134,7 @@ class EventRule(_Node):
     measure: Literal["count", "sum", "avg", "min", "max"] = "count"
     property: str | None = Field(default=None, max_length=200, pattern=r"^[A-Za-z0-9_$][\w$ .-]*$")
     op: CompareOp = "gte"
-    value: float | list[float] = 1
+    value: float | list[float] = 1.0
     allow_unknown: bool = False
 
 
