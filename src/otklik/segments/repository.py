@@ -378,12 +378,12 @@ def copy_members(
         MEMBERSHIP.c.profile_id,
         literal(now, MEMBERSHIP.c.entered_at.type),
     ).where(MEMBERSHIP.c.segment_id == source, MEMBERSHIP.c.exited_at.is_(None))
-    result = conn.execute(
+    conn.execute(
         insert(MEMBERSHIP).from_select(
             ["workspace_id", "segment_id", "profile_id", "entered_at"], query
         )
     )
-    return int(result.rowcount or 0)
+    return count_members(conn, target)  # psycopg reports no row count for INSERT ... SELECT
 
 
 def address_owners(
