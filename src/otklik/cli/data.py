@@ -205,6 +205,16 @@ def demo_command(
 
     sent = load_messaging(engine, settings, ws.id, seed)
     console.print(f"demo messaging: providers (log only), templates, consents; {sent} sent")
+    from otklik.demo.segments import load_segments
+
+    with progress() as bar:
+        task = bar.add_task("building demo segments", total=3)
+        made, skipped = load_segments(
+            engine, settings, ws.id, lambda stage, step, of: bar.update(task, completed=step)
+        )
+    console.print(f"demo segments: {made} built")
+    for line in skipped:
+        console.print(f"[yellow]segment skipped[/] {line}")
     console.print(f"[green]demo shop loaded[/] into workspace [bold]{workspace}[/]")
 
 
