@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select
 from otklik.config import Settings
 from otklik.kit.db import session_scope
 from otklik.kit.time import utc_now
-from otklik.models import ChannelSetting, Consent, Event, Message, Order, Profile, Template
+from otklik.models import ChannelSetting, Consent, Event, Message, Order, Profile, Segment, Template
 from otklik.offline.service import event_rows, run_import, store
 from otklik.users import service as users
 from otklik.worker.resolver_loop import ResolverLoop
@@ -256,6 +256,14 @@ def test_demo_loads_a_shop_and_if_empty_leaves_it_alone(cli: Cli, engine: Engine
     assert count(engine, Template, tenant) == 4
     assert count(engine, Consent, tenant) > 0
     assert count(engine, Message, tenant, Message.state.in_(("sent", "opened", "clicked"))) > 0
+    # Segments come built, and rebuild from the CLI with their figures.
+    built = count(engine, Segment, tenant, Segment.state == "ready")
+    assert built >= 5 and built == count(engine, Segment, tenant)
+    rebuilt = cli("segments", "rebuild", "Moscow", "Leaving", "--workspace", "demo-shop")
+    assert re.search(r"^Moscow: [\d,]+ members \(\+0 / -0\) in [\d,]+ ms$", rebuilt.stdout, re.M)
+    assert re.search(r"^Leaving: ", rebuilt.stdout, re.M)
+    listed = cli("segments", "list", "--workspace", "demo-shop")
+    assert "Moscow" in listed.stdout and "ready" in listed.stdout
 
     again = cli("demo", "--customers", "50", "--workspace", "demo-shop", "--if-empty")
 

@@ -45,7 +45,7 @@ def progress() -> Progress:
     )
 
 
-def _workspace(engine: Engine, slug: str) -> Workspace:
+def workspace_or_exit(engine: Engine, slug: str) -> Workspace:
     with session_scope(engine, write=False) as session:
         try:
             return workspaces.find_workspace(session, slug)
@@ -77,7 +77,7 @@ def import_command(
     """Import customers or orders idempotently; bad rows are reported, good rows imported."""
     engine, settings = engine_and_settings()
     upgrade(engine)
-    ws = _workspace(engine, workspace)
+    ws = workspace_or_exit(engine, workspace)
     data = path.read_bytes()
     fmt = fmt or {".json": "json", ".jsonl": "jsonl", ".ndjson": "jsonl"}.get(path.suffix, "csv")
     with progress() as bar:
@@ -136,7 +136,7 @@ def export_command(
         raise typer.Exit(2)
     engine, _ = engine_and_settings()
     upgrade(engine)  # a database never migrated has no workspace: say so, not "no such table"
-    ws = _workspace(engine, workspace)
+    ws = workspace_or_exit(engine, workspace)
     if what == "profiles":
         total, pages = exports.count_profiles(engine, ws.id), exports.profile_pages(engine, ws.id)
     else:
@@ -205,6 +205,10 @@ def demo_command(
 
     sent = load_messaging(engine, settings, ws.id, seed)
     console.print(f"demo messaging: providers (log only), templates, consents; {sent} sent")
+    from otklik.demo.insights import fit_models
+
+    fit = fit_models(engine, ws.id)
+    console.print(f"demo customer models: {fit.status}, {fit.scored} customers scored")
     from otklik.demo.segments import load_segments
 
     with progress() as bar:

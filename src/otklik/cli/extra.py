@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from otklik.cli import bench, data, users
+from otklik.cli import bench, data, segments, users
 
 
 def register(app: typer.Typer) -> None:
@@ -12,6 +12,7 @@ def register(app: typer.Typer) -> None:
     app.command("export")(data.export_command)
     app.command("demo")(data.demo_command)
     app.add_typer(users.user_app, name="user")
+    app.add_typer(segments.segments_app, name="segments")
     app.command(
         "bench", context_settings={"allow_extra_args": True, "ignore_unknown_options": True}
     )(bench.bench_command)
