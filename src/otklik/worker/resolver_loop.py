@@ -8,7 +8,6 @@ resolvers with an advisory lock, so any number may run).
 from __future__ import annotations
 
 import logging
-import threading
 import time
 import uuid
 from collections import defaultdict
@@ -31,6 +30,7 @@ from otklik.profiles import repository as repo
 from otklik.profiles.identity import Junk
 from otklik.profiles.log_repository import PendingEvent
 from otklik.profiles.resolver import BatchStats, ResolverConfig, prepare_batch
+from otklik.worker.polling import PollingLoop
 
 log = logging.getLogger(__name__)
 CONFIG_TTL = 30.0
@@ -56,19 +56,18 @@ def _by_workspace(events: list[Any]) -> dict[uuid.UUID, list[Any]]:
     return groups
 
 
-class ResolverLoop:
+class ResolverLoop(PollingLoop):
+    thread_name = "otklik-resolver"
+
     def __init__(self, engine: Engine, settings: Settings) -> None:
+        super().__init__()
         self.engine = engine
         self.settings = settings
         self.totals = Totals()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         # Workspace settings (phone region, currency) change rarely but may be edited in the
         # console of another process: re-read them after CONFIG_TTL seconds.
         self._configs: dict[uuid.UUID, tuple[float, ResolverConfig]] = {}
         self._junk: dict[str, Junk] = {}
-        self.idle = threading.Event()
         # Told after each committed batch (the segment loop re-evaluates what it changed).
         self.on_batch: Callable[[], None] | None = None
 
@@ -199,38 +198,3 @@ class ResolverLoop:
                         return done
                 time.sleep(0.05)
         raise TimeoutError(f"events still pending after {timeout}s")
-
-    def wake(self, _count: int = 0) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="otklik-resolver", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        pause = 0.05
-        while not self._stop.is_set():
-            try:
-                taken = self.run_once()
-            except Exception:
-                log.exception("resolver batch failed; retrying")
-                taken = 0
-                time.sleep(1.0)
-            if taken:
-                self.idle.clear()
-                pause = 0.05
-                continue
-            self.idle.set()
-            # Woken at once by a local commit; otherwise back off to 1 s for other processes.
-            self._wake.wait(pause)
-            self._wake.clear()
-            pause = min(pause * 2, 1.0)

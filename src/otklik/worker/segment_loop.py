@@ -40,6 +40,7 @@ from otklik.segments import schedule
 from otklik.segments.build import BuildResult, Progress, build, mark_failed
 from otklik.segments.evaluate import Changes, Compiled, reevaluate
 from otklik.segments.loading import SegmentCache, compile_row, in_dependency_order
+from otklik.worker.polling import PollingLoop
 
 log = logging.getLogger(__name__)
 LOCK_KEY = 7_204_311
@@ -49,8 +50,11 @@ T = TypeVar("T")
 Nested = dict[uuid.UUID, dict[uuid.UUID, T]]
 
 
-class SegmentLoop:
+class SegmentLoop(PollingLoop):
+    thread_name = "otklik-segments"
+
     def __init__(self, engine: Engine, settings: Settings) -> None:
+        super().__init__()
         self.engine = engine
         self.settings = settings
         self.batch = settings.segment_batch
@@ -59,10 +63,6 @@ class SegmentLoop:
         self.last_builds: list[BuildResult] = []
         self._consent: dict[uuid.UUID, tuple[float, str]] = {}
         self._thread_lock = threading.Lock()
-        self._wake = threading.Event()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-        self.idle = threading.Event()
         self._next_refit_check = 0.0
 
     # -- one turn -------------------------------------------------------------------------
@@ -295,40 +295,6 @@ class SegmentLoop:
                 return
             with _file_lock(self.engine) as got:
                 yield got
-
-    def wake(self) -> None:
-        self._wake.set()
-
-    def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="otklik-segments", daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout=30)
-            self._thread = None
-
-    def _run(self) -> None:
-        pause = 0.05
-        while not self._stop.is_set():
-            try:
-                done = self.run_once()
-            except Exception:
-                log.exception("segment loop turn failed; retrying")
-                done = 0
-                time.sleep(1.0)
-            if done:
-                self.idle.clear()
-                pause = 0.05
-                continue
-            self.idle.set()
-            self._wake.wait(pause)
-            self._wake.clear()
-            pause = min(pause * 2, 1.0)
 
 
 def _quiet(stage: str, step: int, of: int) -> None:
