@@ -146,10 +146,11 @@ class SegmentLoop(PollingLoop):
                 self._follow_merges(conn, workspace_id, by_profile, now)
             segments = self.cache.of_workspaces(conn, list(topics))
             for workspace_id, by_profile in topics.items():
+                # Scores follow orders even where no segment reads them (cards, reports).
+                self._rescore(conn, workspace_id, by_profile, now)
                 mine = segments.get(workspace_id)
                 if not mine:
                     continue
-                self._rescore(conn, workspace_id, by_profile, now)
                 wanted = {
                     s.id: {pid for pid, t in by_profile.items() if s.affected_by(t)} for s in mine
                 }
