@@ -127,6 +127,8 @@ def test_malformed_trees_name_the_node(http: httpx.Client, shop: Tenant) -> None
     assert errors[0]["path"] == "rules.rules"
     errors = check(http, shop, {"kind": "trait", "field": "city", "op": "eq", "value": 1, "x": 2})
     assert errors[0]["path"] == "rules.x"
+    errors = check(http, shop, {"kind": "event", "name": "Order Completed", "value": "abc"})
+    assert [e["path"] for e in errors] == ["rules.value"]  # one error, not one per union member
 
 
 def test_segments_may_not_refer_to_each_other_in_a_circle(

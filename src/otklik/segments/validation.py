@@ -6,6 +6,7 @@ and words, and all of them are reported at once so a form can mark every bad fie
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,8 @@ KIND_TAGS = {
     "not",
     *(get_args(t.model_fields["kind"].annotation)[0] for t in r.LEAVES),
 }
+# Pydantic also names the member of a plain union it tried ("float", "list[float]").
+UNION_MEMBER = re.compile(r"^(float|int|str|bool|none|list\[.*\]|dict\[.*\])$")
 ORDER_ATTRIBUTES = {"orders_count", "revenue", "last_order_at"}
 SEEN_ATTRIBUTES = {"events_count", "first_seen_at", "last_seen_at"}
 
@@ -61,9 +64,13 @@ def parse(body: Any) -> Any:
     try:
         return r.RuleTree.model_validate({"rules": body}).rules
     except ValidationError as exc:
+        by_path: dict[str, list[str]] = {}
+        for e in exc.errors(include_url=False):
+            by_path.setdefault(error_path(e["loc"]), []).append(e["msg"])
+        # A value that may be a number or a list fails both ways: one error, both reasons.
         errors = [
-            {"path": error_path(e["loc"]), "code": "invalid_shape", "message": e["msg"]}
-            for e in exc.errors(include_url=False)
+            {"path": path, "code": "invalid_shape", "message": "; or ".join(messages)}
+            for path, messages in by_path.items()
         ]
         raise InvalidRules(_summary(errors), details=errors) from None
 
@@ -75,7 +82,7 @@ def error_path(loc: tuple[Any, ...]) -> str:
     for step in loc:
         if isinstance(step, int):
             out += f"[{step}]"
-        elif step not in KIND_TAGS:
+        elif step not in KIND_TAGS and not UNION_MEMBER.match(step):
             out += ("." if out else "") + str(step)
     return out
 
