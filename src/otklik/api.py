@@ -7,6 +7,7 @@ from fastapi import APIRouter
 from otklik.delivery.endpoints import router as delivery_router
 from otklik.delivery.push_endpoints import router as push_router
 from otklik.ingest.endpoints import router as ingest_router
+from otklik.insights.endpoints import router as insights_router
 from otklik.offline.endpoints import router as offline_router
 from otklik.profiles.endpoints import router as profiles_router
 from otklik.segments.endpoints import router as segments_router
@@ -22,4 +23,5 @@ ROUTERS: list[APIRouter] = [
     templates_router,
     push_router,
     segments_router,
+    insights_router,
 ]

@@ -8,8 +8,9 @@ see `otklik.kit.rawsql` for what each store expects.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from itertools import islice
 from typing import Any, cast
 
 from sqlalchemy import Connection, Row, Table, case, delete, func, insert, select
@@ -18,6 +19,9 @@ from otklik.kit.rawsql import Dialect, executemany
 from otklik.models import InsightFit, Order, Profile, ProfileScore, Workspace
 
 AnyRow = Row[*tuple[Any, ...]]
+# A profile id as the store hands it back (hex text on SQLite, a UUID on PostgreSQL): the bulk
+# paths keep ids in this form end to end; `to_uuids` converts the few that leave this module.
+Key = Any
 F = cast(Table, InsightFit.__table__)
 S = cast(Table, ProfileScore.__table__)
 P = cast(Table, Profile.__table__)
@@ -42,6 +46,7 @@ SCORE_COLUMNS = (
     "scored_at",
 )
 _CHUNK = 5000
+_REFIT_LOCK = 7_310_601
 _IN_CHUNK = 500
 
 # One row per order: the person it belongs to now (a merged profile's orders count for the
@@ -68,11 +73,11 @@ def _orders_sql(d: Dialect, name: str, statuses: Sequence[str], extra: str = "")
 
 def order_rows(
     conn: Connection, workspace_id: uuid.UUID, skip_statuses: Sequence[str]
-) -> tuple[list[Any], list[float], list[float]]:
+) -> tuple[list[Key], list[float], list[float]]:
     """Every counted order of the workspace as three parallel lists (person, day, amount).
 
-    Person ids come back as the store holds them (hex text on SQLite, UUID on PostgreSQL);
-    `read_uuid` turns them into UUIDs, which callers do once per person, not per order.
+    Persons come back as store keys (see `Key`): a million of them are never turned into
+    UUIDs only to be written back as the same text.
     """
     d = Dialect(conn)
     sql = _orders_sql(d, conn.dialect.name, skip_statuses)
@@ -83,8 +88,15 @@ def order_rows(
     return list(people), list(days), list(amounts)
 
 
-def read_uuid(conn: Connection, value: Any) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(hex=value)
+def to_uuids(conn: Connection, keys: Iterable[Key]) -> list[uuid.UUID]:
+    if conn.dialect.name == "postgresql":
+        return list(keys)
+    return [uuid.UUID(hex=key) for key in keys]
+
+
+def to_keys(conn: Connection, ids: Iterable[uuid.UUID]) -> list[Key]:
+    d = Dialect(conn)
+    return [d.uuid(pid) for pid in ids]
 
 
 def cluster_orders(
@@ -92,26 +104,37 @@ def cluster_orders(
     workspace_id: uuid.UUID,
     roots: Sequence[uuid.UUID],
     skip_statuses: Sequence[str],
-) -> tuple[list[Any], list[float], list[float]]:
-    """`order_rows` for the given people only (each a root with the profiles merged into it)."""
+) -> tuple[list[Key], list[float], list[float]]:
+    """`order_rows` for the given people only (live roots of `workspace_id`, as `roots_of`
+    found them, with the profiles merged into them).
+
+    Members first, by two indexed lookups, then their orders by the profile index: a filter
+    on the workspace would tempt SQLite's planner into scanning all the workspace's orders.
+    """
     d = Dialect(conn)
-    people: list[Any] = []
+    name = conn.dialect.name
+    root_of: dict[Key, Key] = {}
+    for chunk in _chunks(to_keys(conn, roots), _IN_CHUNK):
+        marks = ", ".join("?" for _ in chunk)
+        # Only by id: a workspace filter here, too, draws SQLite to the workspace's index.
+        # The roots were found in the workspace, and merges never cross workspaces.
+        sql = d.sql(
+            f"SELECT id, id FROM profile WHERE id IN ({marks})"
+            f" UNION ALL SELECT id, merged_into FROM profile WHERE merged_into IN ({marks})"
+        )
+        root_of.update(conn.exec_driver_sql(sql, (*chunk, *chunk)).all())
+    people: list[Key] = []
     days: list[float] = []
     amounts: list[float] = []
-    for chunk in _chunks(list(roots), _IN_CHUNK):
+    statuses = ", ".join("?" for _ in skip_statuses) or "''"
+    for chunk in _chunks(list(root_of), _IN_CHUNK):
         marks = ", ".join("?" for _ in chunk)
-        # Two indexed lookups (the root itself, the profiles merged into it), then orders by
-        # profile: the planner never has to scan the workspace's orders.
-        extra = (
-            f" AND o.profile_id IN (SELECT id FROM profile WHERE id IN ({marks})"
-            f" UNION ALL SELECT id FROM profile WHERE merged_into IN ({marks}))"
+        sql = d.sql(
+            f'SELECT o.profile_id, {_DAY[name]}, {_AMOUNT[name]} FROM "order" o'
+            f" WHERE o.profile_id IN ({marks}) AND o.total >= 0 AND o.status NOT IN ({statuses})"
         )
-        sql = _orders_sql(d, conn.dialect.name, skip_statuses, extra)
-        ids = [d.uuid(pid) for pid in chunk]
-        for person, day, amount in conn.exec_driver_sql(
-            sql, (d.uuid(workspace_id), *skip_statuses, *ids, *ids)
-        ):
-            people.append(person)
+        for member, day, amount in conn.exec_driver_sql(sql, (*chunk, *skip_statuses)):
+            people.append(root_of[member])
             days.append(day)
             amounts.append(amount)
     return people, days, amounts
@@ -151,6 +174,16 @@ def workspace_timezone(conn: Connection, workspace_id: uuid.UUID) -> str | None:
     return conn.execute(select(W.c.timezone).where(W.c.id == workspace_id)).scalar()
 
 
+def lock_refits(conn: Connection, workspace_id: uuid.UUID) -> None:
+    """One refit at a time per workspace until the transaction ends. On PostgreSQL two at once
+    would both delete the old rows and then collide inserting the new; SQLite writers already
+    queue one behind the other."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(
+            "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_REFIT_LOCK, str(workspace_id))
+        )
+
+
 # --- fits ------------------------------------------------------------------------------------
 
 
@@ -185,57 +218,69 @@ def fits(conn: Connection, workspace_id: uuid.UUID, limit: int) -> Sequence[AnyR
 # --- scores ----------------------------------------------------------------------------------
 
 
-def score_flags(conn: Connection, workspace_id: uuid.UUID) -> dict[uuid.UUID, tuple[Any, bool]]:
+def score_flags(conn: Connection, workspace_id: uuid.UUID) -> dict[Key, tuple[str, bool]]:
     """Every scored profile's (RFM class, leaving): what segments condition on most."""
     d = Dialect(conn)
-    read = d.read_uuid()
     rows = conn.exec_driver_sql(
         d.sql("SELECT profile_id, rfm_class, leaving FROM profile_score WHERE workspace_id = ?"),
         (d.uuid(workspace_id),),
     )
-    return {cast(uuid.UUID, read(pid)): (cls, bool(leaving)) for pid, cls, leaving in rows}
+    return {pid: (cls, bool(leaving)) for pid, cls, leaving in rows}
 
 
-def _driver_row(d: Dialect, row: tuple[Any, ...]) -> tuple[Any, ...]:
-    pid, ws, *middle, leaving, scored_at = row
-    if d.postgres:
-        return row
-    return (pid.hex, ws.hex, *middle, int(leaving), d.time(scored_at))
+def _driver_rows(
+    d: Dialect,
+    workspace_id: uuid.UUID,
+    keys: Sequence[Key],
+    values: Sequence[Sequence[Any]],
+    scored_at: datetime,
+) -> Iterator[tuple[Any, ...]]:
+    """Rows in SCORE_COLUMNS order; `values` holds the columns between workspace_id and
+    scored_at, one list per column, `leaving` (a bool) last."""
+    ws, at = d.uuid(workspace_id), d.time(scored_at)
+    *middle, leaving = values
+    flags = leaving if d.postgres else [int(v) for v in leaving]
+    for key, *row in zip(keys, *middle, flags, strict=True):
+        yield (key, ws, *row, at)
 
 
 def replace_scores(
-    conn: Connection, workspace_id: uuid.UUID, rows: Iterable[tuple[Any, ...]]
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    keys: Sequence[Key],
+    values: Sequence[Sequence[Any]],
+    scored_at: datetime,
 ) -> int:
-    """Delete the workspace's score rows and write `rows` (in SCORE_COLUMNS order) instead.
+    """Delete the workspace's score rows and write these instead (see `_driver_rows`).
 
     One transaction (the caller's), so readers see the old scores or the new ones, never a mix.
     PostgreSQL takes the rows through COPY, SQLite through chunked executemany.
     """
     d = Dialect(conn)
     conn.execute(delete(S).where(S.c.workspace_id == workspace_id))
+    rows = _driver_rows(d, workspace_id, keys, values, scored_at)
     columns = ", ".join(SCORE_COLUMNS)
-    written = 0
     if d.postgres:
         raw: Any = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(f"COPY profile_score ({columns}) FROM STDIN") as copy:
             for row in rows:
                 copy.write_row(row)
-                written += 1
-        return written
+        return len(keys)
     sql = f"INSERT INTO profile_score ({columns}) VALUES ({', '.join('?' for _ in SCORE_COLUMNS)})"
-    chunk: list[tuple[Any, ...]] = []
-    for row in rows:
-        chunk.append(_driver_row(d, row))
-        if len(chunk) == _CHUNK:
-            written += executemany(conn, sql, chunk)
-            chunk = []
-    written += executemany(conn, sql, chunk)
-    return written
+    while chunk := list(islice(rows, _CHUNK)):
+        executemany(conn, sql, chunk)
+    return len(keys)
 
 
-def upsert_scores(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Insert or overwrite score rows (in SCORE_COLUMNS order); the same SQL on both stores."""
-    if not rows:
+def upsert_scores(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    keys: Sequence[Key],
+    values: Sequence[Sequence[Any]],
+    scored_at: datetime,
+) -> None:
+    """Insert or overwrite these people's score rows; the same SQL on both stores."""
+    if not keys:
         return
     d = Dialect(conn)
     columns = ", ".join(SCORE_COLUMNS)
@@ -244,7 +289,7 @@ def upsert_scores(conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         f"INSERT INTO profile_score ({columns}) VALUES ({', '.join('?' for _ in SCORE_COLUMNS)})"
         f" ON CONFLICT (profile_id) DO UPDATE SET {updates}"
     )
-    executemany(conn, sql, [_driver_row(d, row) for row in rows])
+    executemany(conn, sql, list(_driver_rows(d, workspace_id, keys, values, scored_at)))
 
 
 def delete_scores(

@@ -57,7 +57,11 @@ class PreparedFit:
     now: datetime
     read_at: datetime  # orders stored after this are rescored when the fit is saved
     fit: Fit
-    people: list[uuid.UUID]  # customer index -> profile id
+    # The score rows, ready to write: whom (store keys) and the columns (see `_columns`).
+    keys: list[repo.Key]
+    values: list[list[Any]]
+    # Whose RFM class or leaving flag differs from their row when the orders were read.
+    changed: list[repo.Key]
     duration_ms: int
 
 
@@ -103,21 +107,20 @@ def _today(now: datetime, offset: float) -> int:
 
 
 def _orders(
-    conn: Connection, raw: tuple[list[Any], list[float], list[float]], offset: float
-) -> tuple[Orders, list[uuid.UUID]]:
-    """Store rows to model input: person ids to 0..n-1, days shifted to the local calendar."""
+    raw: tuple[list[repo.Key], list[float], list[float]], offset: float
+) -> tuple[Orders, list[repo.Key]]:
+    """Store rows to model input: people to 0..n-1, days shifted to the local calendar."""
     people, days, amounts = raw
-    codes: dict[Any, int] = {}
+    codes: dict[repo.Key, int] = {}
     customer = np.fromiter(
         (codes.setdefault(p, len(codes)) for p in people), dtype=np.int64, count=len(people)
     )
-    ids = [repo.read_uuid(conn, p) for p in codes]
     orders = Orders(
         customer=customer,
         day=np.asarray(days, dtype=np.float64) + offset,
         amount=np.asarray(amounts, dtype=np.float64),
     )
-    return orders, ids
+    return orders, list(codes)
 
 
 def compute_fit(
@@ -128,14 +131,22 @@ def compute_fit(
     started = time.perf_counter()
     read_at = utc_now()
     offset = day_offset(conn, workspace_id, now)
-    orders, people = _orders(conn, repo.order_rows(conn, workspace_id, SKIP_STATUSES), offset)
+    orders, people = _orders(repo.order_rows(conn, workspace_id, SKIP_STATUSES), offset)
+    before = repo.score_flags(conn, workspace_id)
     fitted = fit_models(orders, _today(now, offset), options or Options())
+    # Everything the write needs is made here, outside the write lock.
+    keys = [people[c] for c in fitted.scores.customer.tolist()]
+    values = _columns(fitted.scores)
+    after = dict(zip(keys, zip(values[6], values[-1], strict=True), strict=True))
+    changed = [key for key in before.keys() | after.keys() if before.get(key) != after.get(key)]
     return PreparedFit(
         workspace_id=workspace_id,
         now=now,
         read_at=read_at,
         fit=fitted,
-        people=people,
+        keys=keys,
+        values=values,
+        changed=changed,
         duration_ms=int((time.perf_counter() - started) * 1000),
     )
 
@@ -146,9 +157,8 @@ def save_fit(conn: Connection, prepared: PreparedFit) -> FitResult:
     ws = prepared.workspace_id
     fit = prepared.fit
     fit_id = uuid7()
-    before = repo.score_flags(conn, ws)
-    rows = list(_rows(ws, fit.scores, prepared.people, prepared.now))
-    written = repo.replace_scores(conn, ws, rows)
+    repo.lock_refits(conn, ws)
+    written = repo.replace_scores(conn, ws, prepared.keys, prepared.values, prepared.now)
     duration = prepared.duration_ms + int((time.perf_counter() - started) * 1000)
     repo.insert_fit(
         conn,
@@ -168,8 +178,7 @@ def save_fit(conn: Connection, prepared: PreparedFit) -> FitResult:
     late = repo.profiles_with_orders_since(conn, ws, prepared.read_at)
     if late:
         rescore(conn, ws, late, prepared.now)
-    after = {row[0]: (row[8], row[13]) for row in rows}
-    changed = [pid for pid in before.keys() | after.keys() if before.get(pid) != after.get(pid)]
+    changed = {*repo.to_uuids(conn, prepared.changed), *late}
     return FitResult(
         id=fit_id,
         workspace_id=ws,
@@ -215,16 +224,14 @@ def rescore(
     known = repo.roots_of(conn, workspace_id, ids)
     roots = sorted({root for root, erased in known.values() if not erased})
     offset = day_offset(conn, workspace_id, now)
-    orders, people = _orders(
-        conn, repo.cluster_orders(conn, workspace_id, roots, SKIP_STATUSES), offset
-    )
+    orders, people = _orders(repo.cluster_orders(conn, workspace_id, roots, SKIP_STATUSES), offset)
     scores = score_orders(orders, _today(now, offset), latest.params)
-    rows = list(_rows(workspace_id, scores, people, now))
-    repo.upsert_scores(conn, rows)
-    scored = {row[0] for row in rows}
+    keys = [people[c] for c in scores.customer.tolist()]
+    repo.upsert_scores(conn, workspace_id, keys, _columns(scores), now)
+    scored = set(repo.to_uuids(conn, keys))
     stale = {*known, *(root for root, _ in known.values())} - scored
     repo.delete_scores(conn, workspace_id, sorted(stale))
-    return len(rows)
+    return len(keys)
 
 
 def refit_due(conn: Connection, workspace_id: uuid.UUID, now: datetime, every: timedelta) -> bool:
@@ -318,11 +325,10 @@ def profile_scores(
     return {**dict(row._mapping), "requested_id": profile_id}
 
 
-def _rows(
-    workspace_id: uuid.UUID, scores: Scores, people: list[uuid.UUID], now: datetime
-) -> Iterator[tuple[Any, ...]]:
-    """Score rows in repository.SCORE_COLUMNS order, NaN as NULL."""
-    columns = (
+def _columns(scores: Scores) -> list[list[Any]]:
+    """The score columns between workspace_id and scored_at (repository.SCORE_COLUMNS), one
+    list per column, NaN as NULL; money in cents."""
+    return [
         scores.recency_days.tolist(),
         scores.frequency.tolist(),
         np.round(scores.monetary, 2).tolist(),
@@ -335,9 +341,7 @@ def _rows(
         _nullable(scores.clv),
         _nullable(scores.usual_gap_days),
         scores.leaving.tolist(),
-    )
-    for code, values in zip(scores.customer.tolist(), zip(*columns, strict=True), strict=True):
-        yield (people[code], workspace_id, *values, now)
+    ]
 
 
 def _nullable(values: Any) -> list[float | None]:

@@ -21,6 +21,7 @@ from otklik.kit.web import DbSession
 from otklik.profiles import card as cards
 from otklik.profiles import search
 from otklik.profiles.service import ProfileNotFound, Scope
+from otklik.web import segments
 from otklik.web.notices import N_
 from otklik.web.render import render
 from otklik.web.session import Console, Editor, Viewer
@@ -127,8 +128,11 @@ def _card_page(
     status: int = 200,
     **extra: Any,
 ) -> HTMLResponse:
+    card = cards.card(scope, profile_id)
+    cluster = [card["profile"]["id"], *card["profile"]["merged_ids"]]
     context = {
-        **cards.card(scope, profile_id),
+        **card,
+        "segments": segments.current_segments(scope.conn, scope.workspace_id, cluster),
         "trait_kinds": cards.TRAIT_KINDS,
         "form": {"key": "", "kind": "string", "value": ""},
         "error": None,

@@ -14,10 +14,12 @@ from otklik.web import (
     dashboard,
     events,
     imports,
+    insights,
     merges,
     message_templates,
     messages,
     public,
+    segments,
     settings,
 )
 from otklik.web.errors import console_error
@@ -29,6 +31,8 @@ ROUTERS: list[APIRouter] = [
     auth.router,
     dashboard.router,
     customers.router,
+    insights.router,
+    segments.router,
     events.router,
     imports.router,
     merges.router,
