@@ -32,6 +32,7 @@ from sqlalchemy.engine import make_url
 from otklik.config import Settings
 from otklik.delivery.service import workspace_settings
 from otklik.insights import service as insights
+from otklik.insights.tasks import run_refit
 from otklik.kit.db import read_tx, write_tx
 from otklik.kit.time import utc_now
 from otklik.segments import compiler as c
@@ -271,8 +272,9 @@ class SegmentLoop(PollingLoop):
             ]
         for workspace_id in due:
             try:
+                # Fitted from a read transaction; the write lock is held only to store it.
+                run_refit(self.engine, workspace_id, now)
                 with write_tx(self.engine, durable=False) as conn:
-                    insights.refit(conn, workspace_id, now)
                     repo.mark_stale(conn, workspace_id, topic="score")
             except Exception:
                 log.exception("customer models of workspace %s failed to refit", workspace_id)
