@@ -278,3 +278,27 @@ def test_full_build_and_one_by_one_evaluation_agree_on_random_rules(
             base = live.app.state.segments.base(conn, tenant.id, datetime.now(UTC))
             alone = {str(p) for pid in ids for p in matching(conn, compiled, base, [pid])}
         assert alone == built, seg["rules"]
+
+
+def test_a_follow_up_counts_only_from_the_same_person(
+    http: httpx.Client, tenant: Tenant, live: LiveServer
+) -> None:
+    send(
+        http,
+        tenant,
+        event("q1", "Product Added", 3),
+        event("q2", "Order Completed", 2.95, order_id="q2-1", total=10),  # someone else buys
+        event("q2", "Product Added", 2),
+        event("q2", "Order Completed", 1.9, order_id="q2-2", total=10),  # q2 bought theirs
+        event("q3", "Product Added", 0.5),  # too recent to judge: the day is not over
+    )
+    settle(live)
+    rules = {
+        "kind": "sequence",
+        "first": {"name": "Product Added"},
+        "then_not": {"name": "Order Completed"},
+        "within_hours": 24,
+        "in_last_days": 7,
+    }
+    seg = create(http, tenant, rules, live)
+    assert member_ids(http, tenant, seg["id"]) == {pid_of(http, tenant, "user_id", "q1")}

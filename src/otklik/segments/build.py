@@ -107,7 +107,7 @@ def _apply(
             conn,
             base.workspace_id,
             segment.id,
-            schedule.due_times(conn, segment.rules, segment.context(base)),
+            _dues(conn, segment, base),
         )
     if segment.analysis.calendar:
         values["next_sweep_at"] = schedule.next_midnight(now)
@@ -124,3 +124,8 @@ def mark_failed(engine: Engine, segment_id: uuid.UUID, error: str, when: datetim
         repo.update_segment(
             conn, segment_id, {"state": "failed", "build_error": error[:2000], "built_at": when}
         )
+
+
+def _dues(conn: Connection, segment: Compiled, base: c.Context) -> dict[uuid.UUID, datetime]:
+    ctx = segment.context(base)
+    return schedule.due_times(conn, schedule.candidates(segment.rules, ctx), base.now)

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import (
     Boolean,
     ColumnElement,
+    Float,
     Select,
     Table,
     and_,
+    bindparam,
     exists,
     false,
     func,
@@ -42,6 +44,7 @@ from otklik.models import (
     SegmentMembership,
     Suppression,
 )
+from otklik.models.base import UTCDateTime
 from otklik.segments import rules as r
 from otklik.segments.sql import Json, column_epoch, plus_seconds
 
@@ -56,6 +59,20 @@ SCORE = cast(Table, ProfileScore.__table__)
 DAY = 86400
 
 
+class Clock:
+    """What changes between two runs of one cached statement: the time and the profiles.
+
+    Building a compiled segment's SQL with SQLAlchemy costs milliseconds (the event table's
+    aliases alone proxy every column); running it for one profile costs microseconds. So the
+    incremental path builds each segment's statement once, with every "now"-relative bound
+    and the scoped ids as parameters whose values are read from this clock at execution.
+    """
+
+    def __init__(self, now: datetime, scope: Sequence[uuid.UUID] = ()) -> None:
+        self.now = now
+        self.scope: list[uuid.UUID] = list(scope)
+
+
 @dataclass(frozen=True)
 class Context:
     workspace_id: uuid.UUID
@@ -65,15 +82,49 @@ class Context:
     trait_types: dict[str, str] = field(default_factory=dict)
     marketing_consent: str = "opt_in"
     scope: tuple[uuid.UUID, ...] | None = None
+    # Set for statements built once and run many times (see Clock).
+    clock: Clock | None = None
 
     def scoped(self, ids: Sequence[uuid.UUID]) -> Context:
-        return Context(
-            self.workspace_id,
-            self.now,
-            self.dialect,
-            self.trait_types,
-            self.marketing_consent,
-            tuple(ids),
+        return replace(self, scope=tuple(ids))
+
+    def parametrised(self, clock: Clock) -> Context:
+        """A scoped context whose times and ids come from the clock when a statement runs."""
+        return replace(self, scope=(), clock=clock)
+
+    def ids(self) -> Any:
+        if self.clock is None:
+            return list(self.scope or ())
+        clock = self.clock
+        return bindparam("scope_ids", expanding=True, callable_=lambda: clock.scope)
+
+    def moment(self, seconds: float = 0) -> Any:
+        """now + seconds, as a value or (with a clock) a parameter read at execution."""
+        if self.clock is None:
+            return self.now + timedelta(seconds=seconds)
+        clock = self.clock
+        return bindparam(
+            None,
+            type_=UTCDateTime(),
+            unique=True,
+            callable_=lambda: clock.now + timedelta(seconds=seconds),
+        )
+
+    def epoch(self, seconds: float = 0) -> Any:
+        """now + seconds in Unix seconds (for dates read from JSON traits)."""
+        if self.clock is None:
+            return self.now.timestamp() + seconds
+        clock = self.clock
+        return bindparam(
+            None, type_=Float(), unique=True, callable_=lambda: clock.now.timestamp() + seconds
+        )
+
+    def month_days(self, days: int) -> Any:
+        if self.clock is None:
+            return month_days(self.now, days)
+        clock = self.clock
+        return bindparam(
+            None, expanding=True, unique=True, callable_=lambda: month_days(clock.now, days)
         )
 
 
@@ -85,7 +136,7 @@ def live_profiles(ctx: Context) -> ColumnElement[bool]:
         PROFILE.c.erased_at.is_(None),
     ]
     if ctx.scope is not None:
-        conds.append(PROFILE.c.id.in_(ctx.scope))
+        conds.append(PROFILE.c.id.in_(ctx.ids()))
     return and_(*conds)
 
 
@@ -155,7 +206,7 @@ def attribute_operand(name: str, ctx: Context) -> _Operand:
 
 
 def field_condition(
-    operand: _Operand, kind: str, op: str, value: Any, now: datetime
+    operand: _Operand, kind: str, op: str, value: Any, ctx: Context
 ) -> ColumnElement[bool]:
     if op == "exists":
         return operand.present
@@ -169,7 +220,7 @@ def field_condition(
         found = operand.contains(value)
         return not_(_two_valued(found)) if op == "not_contains" else found
     if kind == "date":
-        return _date_condition(operand, op, value, now)
+        return _date_condition(operand, op, value, ctx)
     expr = operand.number if kind == "number" else operand.text
     return compare(expr, op, value, text=kind == "string")
 
@@ -214,20 +265,20 @@ def holds(op: str, actual: float, value: Any) -> bool:
     }[op]
 
 
-def _date_condition(operand: _Operand, op: str, value: Any, now: datetime) -> Any:
-    epoch, at = operand.epoch, now.timestamp()
+def _date_condition(operand: _Operand, op: str, value: Any, ctx: Context) -> Any:
+    epoch = operand.epoch
     if op == "before":
         return epoch < _epoch_of(value)
     if op == "after":
         return epoch > _epoch_of(value)
     if op == "days_ago_more_than":
-        return epoch < at - value * DAY
+        return epoch < ctx.epoch(-value * DAY)
     if op == "days_ago_within":
-        return and_(epoch >= at - value * DAY, epoch <= at)
+        return and_(epoch >= ctx.epoch(-value * DAY), epoch <= ctx.epoch())
     if op == "days_ahead_within":
-        return and_(epoch >= at, epoch <= at + value * DAY)
+        return and_(epoch >= ctx.epoch(), epoch <= ctx.epoch(value * DAY))
     assert op == "anniversary_within" and operand.month_day is not None
-    return operand.month_day.in_(month_days(now, int(value)))
+    return operand.month_day.in_(ctx.month_days(int(value)))
 
 
 def _epoch_of(value: str) -> float:
@@ -247,31 +298,31 @@ def month_days(start: datetime, days: int) -> list[str]:
 
 def _trait(rule: r.TraitRule, ctx: Context) -> ColumnElement[Any]:
     kind = ctx.trait_types.get(rule.field, "string")
-    return field_condition(trait_operand(rule.field, ctx), kind, rule.op, rule.value, ctx.now)
+    return field_condition(trait_operand(rule.field, ctx), kind, rule.op, rule.value, ctx)
 
 
 def _attribute(rule: r.AttributeRule, ctx: Context) -> ColumnElement[Any]:
     kind = r.ATTRIBUTES[rule.field]
     operand = attribute_operand(rule.field, ctx)
     if kind == "date" and rule.op in COLUMN_DATE_OPS:
-        return _column_date(PROFILE.c[rule.field], rule.op, rule.value, ctx.now)
-    return field_condition(operand, kind, rule.op, rule.value, ctx.now)
+        return _column_date(PROFILE.c[rule.field], rule.op, rule.value, ctx)
+    return field_condition(operand, kind, rule.op, rule.value, ctx)
 
 
 COLUMN_DATE_OPS = ("before", "after", "days_ago_more_than", "days_ago_within", "days_ahead_within")
 
 
-def _column_date(column: Any, op: str, value: Any, now: datetime) -> Any:
+def _column_date(column: Any, op: str, value: Any, ctx: Context) -> Any:
     # Compared as stored (an index can serve it), not through Unix seconds.
     if op == "before":
         return column < parse_iso(value)
     if op == "after":
         return column > parse_iso(value)
     if op == "days_ago_more_than":
-        return column < now - timedelta(days=value)
+        return column < ctx.moment(-value * DAY)
     if op == "days_ago_within":
-        return and_(column >= now - timedelta(days=value), column <= now)
-    return and_(column >= now, column <= now + timedelta(days=value))
+        return and_(column >= ctx.moment(-value * DAY), column <= ctx.moment())
+    return and_(column >= ctx.moment(), column <= ctx.moment(value * DAY))
 
 
 # -- behaviour -------------------------------------------------------------------------------
@@ -279,33 +330,87 @@ def cluster(ctx: Context) -> Select[Any]:
     """Every profile id folded into the scoped roots (their events stay on the old ids)."""
     assert ctx.scope is not None
     p = PROFILE.alias("cluster_p")
-    return select(p.c.id).where(or_(p.c.id.in_(ctx.scope), p.c.merged_into.in_(ctx.scope)))
+    ids = ctx.ids()
+    return select(p.c.id).where(or_(p.c.id.in_(ids), p.c.merged_into.in_(ids)))
 
 
 class EventRows:
-    """Events of one name (with property filters) joined to the live profile they count for."""
+    """Events of one name (with property filters), grouped first by the profile that holds
+    them and then by the live profile they count for (merged profiles keep their events).
+
+    Grouping by the event's own profile before joining profiles joins each profile once,
+    not each event. For a whole workspace the (workspace, name, timestamp) index drives the
+    scan; for a few profiles the (profile, timestamp) index must, so the name test is then
+    written as an expression no index can serve (SQLite would otherwise pick the name index
+    and read every event of that name to find one person's).
+    """
 
     def __init__(self, ctx: Context, name: str, where: Sequence[r.PropertyFilter]) -> None:
         self.e = EVENT.alias("e")
         self.p = PROFILE.alias("ep")
-        self.root = func.coalesce(self.p.c.merged_into, self.p.c.id)
-        self.conds: list[Any] = [
-            self.e.c.workspace_id == ctx.workspace_id,
-            self.e.c.name == name,
-            self.e.c.profile_id.is_not(None),
-            self.e.c.timestamp <= ctx.now,
-        ]
-        if ctx.scope is not None:
-            self.conds.append(self.e.c.profile_id.in_(cluster(ctx)))
+        self.ctx = ctx
+        if ctx.scope is None:
+            self.conds: list[Any] = [
+                self.e.c.workspace_id == ctx.workspace_id,
+                self.e.c.name == name,
+                self.e.c.profile_id.is_not(None),
+            ]
+        else:
+            self.conds = [
+                self.e.c.profile_id.in_(cluster(ctx)),
+                unindexed(self.e.c.name) == name,
+            ]
+        self.conds.append(self.e.c.timestamp <= ctx.moment())
         self.conds.extend(property_condition(self.e, f, ctx.dialect) for f in where)
 
-    def since(self, when: datetime) -> EventRows:
-        self.conds.append(self.e.c.timestamp >= when)
+    def since(self, seconds_ago: float) -> EventRows:
+        self.conds.append(self.e.c.timestamp >= self.ctx.moment(-seconds_ago))
         return self
 
-    def select(self, *columns: Any) -> Select[Any]:
-        joined = self.e.join(self.p, self.p.c.id == self.e.c.profile_id)
-        return select(*columns).select_from(joined).where(*self.conds)
+    @property
+    def root(self) -> ColumnElement[Any]:
+        return func.coalesce(self.p.c.merged_into, self.p.c.id)
+
+    def value(self, prop: str) -> ColumnElement[Any]:
+        return Json(self.ctx.dialect, self.e.c.payload, ["properties", *prop.split(".")]).number()
+
+    def per_root(self, **per_profile: Any) -> tuple[Any, Any]:
+        """(grouped subquery, its root column): the named aggregates per event holder, and
+        a root column to group them again by the live profile."""
+        columns = [v.label(k) for k, v in per_profile.items()]
+        inner = (
+            select(self.e.c.profile_id.label("holder"), *columns)
+            .where(*self.conds)
+            .group_by(self.e.c.profile_id)
+            .subquery()
+        )
+        joined = inner.join(self.p, self.p.c.id == inner.c.holder)
+        return inner, joined
+
+
+def unindexed(column: Any) -> ColumnElement[Any]:
+    # `name || ''` compares the same but hides the column from the planner's index choice.
+    return column.concat("")
+
+
+def event_totals(
+    rows: EventRows, measure: str, prop: str | None, **extra: Any
+) -> tuple[Select[Any], Any, Any]:
+    """Per live profile: a select of roots grouped by root, the total column to compare, and
+    the per-holder subquery (carrying `extra` aggregates, for the schedule)."""
+    if measure == "count":
+        inner, joined = rows.per_root(n=func.count(), **extra)
+        total: Any = func.sum(inner.c.n)
+    elif measure == "avg":
+        assert prop is not None
+        value = rows.value(prop)
+        inner, joined = rows.per_root(s=func.sum(value), n=func.count(value), **extra)
+        total = func.sum(inner.c.s) / func.nullif(func.sum(inner.c.n), 0)
+    else:
+        assert prop is not None
+        inner, joined = rows.per_root(v=AGGREGATES[measure](rows.value(prop)), **extra)
+        total = AGGREGATES["sum" if measure == "sum" else measure](inner.c.v)
+    return select(rows.root).select_from(joined).group_by(rows.root), total, inner
 
 
 def property_condition(e: Any, rule: r.PropertyFilter, dialect: str) -> ColumnElement[bool]:
@@ -335,43 +440,48 @@ AGGREGATES: dict[str, Callable[[Any], Any]] = {
 def _event(rule: r.EventRule, ctx: Context) -> ColumnElement[Any]:
     rows = EventRows(ctx, rule.name, rule.where)
     if rule.within_days:
-        rows.since(ctx.now - timedelta(days=rule.within_days))
-    if rule.measure == "count":
-        measure: Any = func.count()
-    else:
-        assert rule.property is not None
-        path = ["properties", *rule.property.split(".")]
-        value = Json(ctx.dialect, rows.e.c.payload, path).number()
-        measure = AGGREGATES[rule.measure](value)
-    grouped = rows.select(rows.root).group_by(rows.root)
+        rows.since(rule.within_days * DAY)
+    grouped, total, _ = event_totals(rows, rule.measure, rule.property)
     # "At most 2 times" and "spent under 1,000" hold for people with no such events at all:
     # those conditions are the complement of the people whose total breaks them.
     if rule.measure in ("count", "sum") and holds(rule.op, 0, rule.value):
-        breaking = grouped.having(
-            not_(_two_valued(compare(func.coalesce(measure, 0), rule.op, rule.value)))
-        )
-        return PROFILE.c.id.not_in(breaking)
-    return PROFILE.c.id.in_(grouped.having(compare(measure, rule.op, rule.value)))
+        kept = compare(func.coalesce(total, 0), rule.op, rule.value)
+        return PROFILE.c.id.not_in(grouped.having(not_(_two_valued(kept))))
+    return PROFILE.c.id.in_(grouped.having(compare(total, rule.op, rule.value)))
 
 
 def _sequence(rule: r.SequenceRule, ctx: Context) -> ColumnElement[Any]:
     gap = rule.within_hours * 3600
     first = EventRows(ctx, rule.first.name, rule.first.where)
-    first.since(ctx.now - timedelta(days=rule.in_last_days))
+    first.since(rule.in_last_days * DAY)
     # Only a `first` older than the gap can be judged: until then the follow-up may come.
-    first.conds.append(first.e.c.timestamp <= ctx.now - timedelta(seconds=gap))
-    y, q = EVENT.alias("y"), PROFILE.alias("yq")
-    same_person = select(q.c.id).where(or_(q.c.id == first.root, q.c.merged_into == first.root))
-    follow_up = [
-        y.c.workspace_id == ctx.workspace_id,
-        y.c.name == rule.then_not.name,
-        y.c.profile_id.in_(same_person),
-        y.c.timestamp >= first.e.c.timestamp,
-        y.c.timestamp <= plus_seconds(ctx.dialect, first.e.c.timestamp, gap),
-        *(property_condition(y, f, ctx.dialect) for f in rule.then_not.where),
-    ]
-    first.conds.append(not_(exists(select(literal(1)).select_from(y).where(*follow_up))))
-    return PROFILE.c.id.in_(first.select(first.root))
+    first.conds.append(first.e.c.timestamp <= ctx.moment(-gap))
+    x = first.e
+    # The follow-up may sit on any profile of the same person (merged profiles keep theirs).
+    holder, kin = PROFILE.alias("yh"), PROFILE.alias("yq")
+    person = func.coalesce(holder.c.merged_into, holder.c.id)
+    same_person = (
+        select(kin.c.id)
+        .select_from(holder.join(kin, or_(kin.c.id == person, kin.c.merged_into == person)))
+        .where(holder.c.id == x.c.profile_id)
+        .correlate(x)
+    )
+    y = EVENT.alias("y")
+    follow_up = (
+        select(literal(1))
+        .select_from(y)
+        .where(
+            y.c.profile_id.in_(same_person),
+            unindexed(y.c.name) == rule.then_not.name,
+            y.c.timestamp >= x.c.timestamp,
+            y.c.timestamp <= plus_seconds(ctx.dialect, x.c.timestamp, gap),
+            *(property_condition(y, f, ctx.dialect) for f in rule.then_not.where),
+        )
+        .correlate(x)
+    )
+    first.conds.append(not_(exists(follow_up)))
+    _, joined = first.per_root()
+    return PROFILE.c.id.in_(select(first.root).select_from(joined))
 
 
 # -- reachability and consent ---------------------------------------------------------------
@@ -429,7 +539,7 @@ def _has_identifier(kind: str, ctx: Context) -> ColumnElement[Any]:
     i = IDENTITY.alias("i")
     conds = [i.c.workspace_id == ctx.workspace_id, i.c.type == kind]
     if ctx.scope is not None:
-        conds.append(i.c.profile_id.in_(ctx.scope))
+        conds.append(i.c.profile_id.in_(ctx.ids()))
     return PROFILE.c.id.in_(select(i.c.profile_id).where(*conds))
 
 
@@ -461,7 +571,7 @@ def current_members(segment_id: uuid.UUID, ctx: Context) -> Select[Any]:
     m = MEMBERSHIP.alias("m")
     conds = [m.c.segment_id == segment_id, m.c.exited_at.is_(None)]
     if ctx.scope is not None:
-        conds.append(m.c.profile_id.in_(ctx.scope))
+        conds.append(m.c.profile_id.in_(ctx.ids()))
     return select(m.c.profile_id).where(*conds)
 
 
@@ -490,7 +600,7 @@ def _leaving(rule: r.LeavingRule, ctx: Context) -> ColumnElement[Any]:
 def _score_subquery(ctx: Context, condition: Any) -> ColumnElement[Any]:
     conds = [SCORE.c.workspace_id == ctx.workspace_id, condition]
     if ctx.scope is not None:
-        conds.append(SCORE.c.profile_id.in_(ctx.scope))
+        conds.append(SCORE.c.profile_id.in_(ctx.ids()))
     return PROFILE.c.id.in_(select(SCORE.c.profile_id).where(*conds))
 
 

@@ -35,6 +35,8 @@ class Compiled:
     version: int
     state: str
     analysis: Analysis
+    # Statements built once per (dialect, consent regime) and run with a clock (c.Clock).
+    _prepared: dict[tuple[str, str], Prepared] = field(default_factory=dict, repr=False)
 
     @property
     def rules(self) -> Any:
@@ -50,8 +52,29 @@ class Compiled:
             base.scope,
         )
 
+    def prepared(self, base: c.Context) -> Prepared:
+        key = (base.dialect, base.marketing_consent)
+        found = self._prepared.get(key)
+        if found is None:
+            clock = c.Clock(base.now)
+            ctx = self.context(base).parametrised(clock)
+            dues = schedule.candidates(self.rules, ctx) if self.analysis.time_relative else []
+            found = self._prepared[key] = Prepared(clock, c.members(self.rules, ctx), dues)
+        return found
+
     def affected_by(self, topics: set[str]) -> bool:
         return "*" in topics or not self.analysis.topics.isdisjoint(topics)
+
+
+@dataclass
+class Prepared:
+    clock: c.Clock
+    members: Any
+    dues: list[schedule.Candidate]
+
+    def set(self, now: datetime, profile_ids: Sequence[uuid.UUID]) -> None:
+        self.clock.now = now
+        self.clock.scope = list(profile_ids)
 
 
 @dataclass
@@ -76,8 +99,9 @@ class Changes:
 def matching(
     conn: Connection, segment: Compiled, base: c.Context, profile_ids: Sequence[uuid.UUID]
 ) -> set[uuid.UUID]:
-    ctx = segment.context(base).scoped(profile_ids)
-    return {pid for (pid,) in conn.execute(c.members(segment.rules, ctx))}
+    prepared = segment.prepared(base)
+    prepared.set(base.now, profile_ids)
+    return {pid for (pid,) in conn.execute(prepared.members)}
 
 
 def reevaluate(
@@ -103,8 +127,9 @@ def reevaluate(
         changes.exited.extend(exited)
         counts[segment.id] = len(entered) - len(exited)
         if segment.analysis.time_relative:
-            ctx = segment.context(base).scoped(profile_ids)
-            dues = schedule.due_times(conn, segment.rules, ctx)
+            prepared = segment.prepared(base)
+            prepared.set(now, profile_ids)
+            dues = schedule.due_times(conn, prepared.dues, now)
             repo.set_dues(conn, base.workspace_id, segment.id, profile_ids, dues)
     record(conn, base.workspace_id, {s.id: s.name for s in segments}, changes, now)
     repo.add_counts(conn, counts)

@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, func, not_, select
 
 from otklik.segments import compiler as c
 from otklik.segments import rules as r
@@ -31,17 +31,19 @@ def candidates(rule: Any, ctx: c.Context) -> list[Candidate]:
     return out
 
 
-def due_times(conn: Connection, rule: Any, ctx: c.Context) -> dict[uuid.UUID, datetime]:
+def due_times(
+    conn: Connection, queries: list[Candidate], now: datetime
+) -> dict[uuid.UUID, datetime]:
     """The earliest future flip time per profile (profiles with none are left out)."""
-    now = ctx.now.timestamp()
+    at_now = now.timestamp()
     best: dict[uuid.UUID, float] = {}
-    for query, offset in candidates(rule, ctx):
+    for query, offset in queries:
         for row in conn.execute(query):
             pid, epoch = tuple(row)
             if epoch is None:
                 continue
             at = float(epoch) + offset
-            if at > now and at < best.get(pid, float("inf")):
+            if at > at_now and at < best.get(pid, float("inf")):
                 best[pid] = at
     # One second late rather than early: at the exact boundary the condition has not flipped.
     return {pid: datetime.fromtimestamp(at + 1, UTC) for pid, at in best.items()}
@@ -57,36 +59,45 @@ def _leaf(node: Any, ctx: c.Context) -> list[Candidate]:
         epoch = column_epoch(ctx.dialect, c.PROFILE.c[node.field])
         return _date_flips(epoch, node.op, node.value, ctx)
     if isinstance(node, r.EventRule) and node.within_days:
-        rows = c.EventRows(ctx, node.name, node.where).since(
-            ctx.now - timedelta(days=node.within_days)
-        )
-        oldest = func.min(column_epoch(ctx.dialect, rows.e.c.timestamp))
-        return [(rows.select(rows.root, oldest).group_by(rows.root), node.within_days * c.DAY)]
+        return [_ageing(node, ctx)]
     if isinstance(node, r.SequenceRule):
         gap = node.within_hours * 3600
-        window = c.EventRows(ctx, node.first.name, node.first.where).since(
-            ctx.now - timedelta(days=node.in_last_days)
-        )
-        ripening = c.EventRows(ctx, node.first.name, node.first.where).since(
-            ctx.now - timedelta(seconds=gap)
-        )
         out = []
-        for rows, offset in ((window, node.in_last_days * c.DAY), (ripening, gap)):
-            oldest = func.min(column_epoch(ctx.dialect, rows.e.c.timestamp))
-            out.append((rows.select(rows.root, oldest).group_by(rows.root), float(offset)))
+        for since, offset in ((node.in_last_days * c.DAY, node.in_last_days * c.DAY), (gap, gap)):
+            rows = c.EventRows(ctx, node.first.name, node.first.where).since(since)
+            inner, joined = rows.per_root(oldest=func.min(rows.e.c.timestamp))
+            oldest = func.min(column_epoch(ctx.dialect, inner.c.oldest))
+            query = select(rows.root, oldest).select_from(joined).group_by(rows.root)
+            out.append((query, float(offset)))
         return out
     return []
 
 
+def _ageing(node: r.EventRule, ctx: c.Context) -> Candidate:
+    """When the oldest counted event leaves the window the count or total can only fall, so
+    only people it can flip are scheduled (a "3 or more" member, a "2 or fewer" non-member)."""
+    assert node.within_days is not None
+    rows = c.EventRows(ctx, node.name, node.where).since(node.within_days * c.DAY)
+    grouped, total, inner = c.event_totals(
+        rows, node.measure, node.property, oldest=func.min(rows.e.c.timestamp)
+    )
+    query = grouped.add_columns(func.min(column_epoch(ctx.dialect, inner.c.oldest)))
+    if node.measure in ("count", "sum") and node.op in ("gte", "gt"):
+        query = query.having(c.compare(total, node.op, node.value))
+    elif node.measure in ("count", "sum") and node.op in ("lte", "lt"):
+        query = query.having(not_(c.compare(total, node.op, node.value)))
+    return query, float(node.within_days * c.DAY)
+
+
 def _date_flips(epoch: Any, op: str, days: int, ctx: c.Context) -> list[Candidate]:
-    now = ctx.now.timestamp()
     span = days * c.DAY
     base = select(c.PROFILE.c.id, epoch).where(c.live_profiles(ctx))
     if op in ("days_ago_more_than", "days_ago_within"):
         # Both flip when the date is `days` old; only dates younger than that still will.
-        return [(base.where(epoch >= now - span), float(span))]
+        return [(base.where(epoch >= ctx.epoch(-span)), float(span))]
     # days_ahead_within: enters `days` before the date, leaves when the date has passed.
-    return [(base.where(epoch > now), float(-span)), (base.where(epoch > now), 0.0)]
+    later = base.where(epoch > ctx.epoch())
+    return [(later, float(-span)), (later, 0.0)]
 
 
 def next_midnight(now: datetime) -> datetime:
