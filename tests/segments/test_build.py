@@ -21,13 +21,13 @@ def test_a_build_that_fails_midway_leaves_the_old_members(
     seg = create(http, tenant, {"kind": "trait", "field": "rank", "op": "lt", "value": 3}, live)
     before = member_ids(http, tenant, seg["id"])
     assert len(before) == 3
-    real_record = build_module.record
+    real_apply = build_module.apply_difference
 
-    def record_then_fail(*args: Any, **kwargs: Any) -> None:
-        real_record(*args, **kwargs)  # entries and exits written inside the transaction...
+    def apply_then_fail(*args: Any, **kwargs: Any) -> tuple[int, int]:
+        real_apply(*args, **kwargs)  # entries and exits written inside the transaction...
         raise RuntimeError("disk full")  # ...and then the build dies
 
-    monkeypatch.setattr(build_module, "record", record_then_fail)
+    monkeypatch.setattr(build_module, "apply_difference", apply_then_fail)
     r = http.patch(
         f"/api/v1/segments/{seg['id']}",
         json={"rules": {"kind": "trait", "field": "rank", "op": "gte", "value": 3}},
@@ -41,7 +41,7 @@ def test_a_build_that_fails_midway_leaves_the_old_members(
     assert member_ids(http, tenant, seg["id"]) == before
     assert failed["members_count"] == 3
 
-    monkeypatch.setattr(build_module, "record", real_record)
+    monkeypatch.setattr(build_module, "apply_difference", real_apply)
     r = http.post(f"/api/v1/segments/{seg['id']}/rebuild", headers=tenant.bearer)
     assert r.status_code == 202, r.text
     live.app.state.segments.drain()

@@ -21,7 +21,7 @@ from otklik.kit.db import write_tx, writer_turn
 from otklik.segments import compiler as c
 from otklik.segments import repository as repo
 from otklik.segments import schedule
-from otklik.segments.evaluate import Changes, Compiled, record
+from otklik.segments.evaluate import Changes, Compiled, tell
 
 Progress = Callable[[str, int, int], None]  # stage, step, of
 STAGES = ("evaluating", "applying", "scheduling")
@@ -90,15 +90,19 @@ def _apply(
     if row is None or row.version != segment.version:
         return BuildResult(segment.id, 0, 0, 0, 0, applied=False)
     now = base.now
-    current = repo.members_select(segment.id)
     changes = Changes()
-    entering = select(staging.c.profile_id).where(staging.c.profile_id.not_in(current))
-    leaving = current.where(repo.MEMBERSHIP.c.profile_id.not_in(select(staging.c.profile_id)))
-    changes.entered = [(segment.id, pid) for (pid,) in conn.execute(entering)]
-    changes.exited = [(segment.id, pid) for (pid,) in conn.execute(leaving)]
-    # The first build of a new segment records members quietly: a journey on "entered"
-    # must not fire for everyone who already qualified the moment the segment is saved.
-    record(conn, base.workspace_id, {segment.id: segment.name}, changes, now, emit=not first_build)
+    if not first_build:
+        # Told as events (journeys start on them), so the ids are needed; a first build
+        # records its members quietly: a journey on "entered" must not fire for everyone
+        # who already qualified the moment the segment is saved.
+        current = repo.members_select(segment.id)
+        entering = select(staging.c.profile_id).where(staging.c.profile_id.not_in(current))
+        leaving = current.where(repo.MEMBERSHIP.c.profile_id.not_in(select(staging.c.profile_id)))
+        changes.entered = [(segment.id, pid) for (pid,) in conn.execute(entering)]
+        changes.exited = [(segment.id, pid) for (pid,) in conn.execute(leaving)]
+    entered, exited = apply_difference(conn, base.workspace_id, segment.id, staging, now)
+    if not first_build:
+        tell(conn, base.workspace_id, {segment.id: segment.name}, changes, now)
     members = int(conn.execute(select(func.count()).select_from(staging)).scalar() or 0)
     progress(STAGES[2], 3, len(STAGES))
     values: dict[str, Any] = {"state": "ready", "members_count": members, "build_error": None}
@@ -114,9 +118,17 @@ def _apply(
     elapsed = int((time.perf_counter() - started) * 1000)
     values.update(built_at=now, build_ms=elapsed)
     repo.update_segment(conn, segment.id, values)
-    return BuildResult(
-        segment.id, members, len(changes.entered), len(changes.exited), elapsed, applied=True
-    )
+    return BuildResult(segment.id, members, entered, exited, elapsed, applied=True)
+
+
+def apply_difference(
+    conn: Connection, workspace_id: uuid.UUID, segment_id: uuid.UUID, staging: Table, now: datetime
+) -> tuple[int, int]:
+    """Exits, then entries, each one set-based statement against the staged members."""
+    staged = select(staging.c.profile_id)
+    exited = repo.leave_all_but(conn, segment_id, staged, now)
+    entered = repo.enter_all_new(conn, workspace_id, segment_id, staged, now)
+    return entered, exited
 
 
 def mark_failed(engine: Engine, segment_id: uuid.UUID, error: str, when: datetime) -> None:

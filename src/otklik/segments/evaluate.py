@@ -155,7 +155,18 @@ def record(
     )
     repo.leave(conn, changes.exited, now)
     if emit:
-        append_own_events(conn, list(_events(workspace_id, names, changes, now)))
+        tell(conn, workspace_id, names, changes, now)
+
+
+def tell(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    names: dict[uuid.UUID, str],
+    changes: Changes,
+    now: datetime,
+) -> None:
+    """segment.entered / segment.exited on each profile's timeline."""
+    append_own_events(conn, list(_events(workspace_id, names, changes, now)))
 
 
 def _events(

@@ -467,3 +467,48 @@ def move_static_members(
     for s, _ in wanted - have:
         counts[s] = counts.get(s, 0) + 1
     add_counts(conn, counts)
+
+
+def leave_all_but(
+    conn: Connection, segment_id: uuid.UUID, staged: Select[Any], now: datetime
+) -> int:
+    """Close the stays of members not among `staged`; returns how many left."""
+    leaving = members_select(segment_id).where(MEMBERSHIP.c.profile_id.not_in(staged))
+    count = int(conn.execute(select(func.count()).select_from(leaving.subquery())).scalar() or 0)
+    if count:
+        conn.execute(
+            update(MEMBERSHIP)
+            .where(
+                MEMBERSHIP.c.segment_id == segment_id,
+                MEMBERSHIP.c.exited_at.is_(None),
+                MEMBERSHIP.c.profile_id.not_in(staged),
+            )
+            .values(exited_at=now)
+        )
+    return count
+
+
+def enter_all_new(
+    conn: Connection,
+    workspace_id: uuid.UUID,
+    segment_id: uuid.UUID,
+    staged: Select[Any],
+    now: datetime,
+) -> int:
+    """Open stays for the staged profiles not yet members; returns how many entered."""
+    column = staged.selected_columns[0]
+    fresh = staged.where(column.not_in(members_select(segment_id)))
+    count = int(conn.execute(select(func.count()).select_from(fresh.subquery())).scalar() or 0)
+    if count:
+        rows = select(
+            literal(workspace_id, Uuid),
+            literal(segment_id, Uuid),
+            column,
+            literal(now, MEMBERSHIP.c.entered_at.type),
+        ).where(column.not_in(members_select(segment_id)))
+        conn.execute(
+            insert(MEMBERSHIP).from_select(
+                ["workspace_id", "segment_id", "profile_id", "entered_at"], rows
+            )
+        )
+    return count
