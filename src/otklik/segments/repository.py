@@ -13,13 +13,13 @@ from sqlalchemy import (
     Select,
     Table,
     Uuid,
+    bindparam,
     delete,
     exists,
     func,
     insert,
     literal,
     select,
-    tuple_,
     update,
 )
 
@@ -46,6 +46,44 @@ IDENTITY = cast(Table, Identity.__table__)
 ORDER = cast(Table, Order.__table__)
 PUSH = cast(Table, PushSubscription.__table__)
 CHUNK = 500
+
+
+def _ids(name: str) -> Any:
+    return bindparam(name, expanding=True)
+
+
+# The segment loop runs these for every changed profile: built once, they cost only their
+# execution (building a statement is slower than SQLite running it for one profile).
+CURRENT = select(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).where(
+    MEMBERSHIP.c.profile_id.in_(_ids("pids")),
+    MEMBERSHIP.c.segment_id.in_(_ids("sids")),
+    MEMBERSHIP.c.exited_at.is_(None),
+)
+LEAVE = (
+    update(MEMBERSHIP)
+    .where(
+        MEMBERSHIP.c.segment_id == bindparam("leaving_segment"),
+        MEMBERSHIP.c.profile_id.in_(_ids("pids")),
+        MEMBERSHIP.c.exited_at.is_(None),
+    )
+    .values(exited_at=bindparam("at"))
+)
+ADD_COUNT = (
+    update(SEGMENT)
+    .where(SEGMENT.c.id == bindparam("counted_segment"))
+    .values(members_count=SEGMENT.c.members_count + bindparam("delta"))
+)
+VERSIONS = select(SEGMENT.c.workspace_id, SEGMENT.c.id, SEGMENT.c.version, SEGMENT.c.state).where(
+    SEGMENT.c.workspace_id.in_(_ids("wss")), SEGMENT.c.kind == "dynamic"
+)
+TAKE_DIRTY = select(DIRTY).order_by(DIRTY.c.id).limit(bindparam("limit"))
+DROP_DIRTY = delete(DIRTY).where(DIRTY.c.id <= bindparam("up_to"))
+DROP_DUES = delete(DUE).where(
+    DUE.c.segment_id == bindparam("due_segment"), DUE.c.profile_id.in_(_ids("pids"))
+)
+ROOTS = select(PROFILE.c.id, PROFILE.c.merged_into, PROFILE.c.erased_at).where(
+    PROFILE.c.id.in_(_ids("pids"))
+)
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
@@ -154,13 +192,7 @@ def segments(conn: Connection, workspace_id: uuid.UUID) -> list[Row[Any]]:
 
 def versions(conn: Connection, workspace_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
     """(workspace, id, version, state) of dynamic segments: cheap, read every loop turn."""
-    return list(
-        conn.execute(
-            select(SEGMENT.c.workspace_id, SEGMENT.c.id, SEGMENT.c.version, SEGMENT.c.state).where(
-                SEGMENT.c.workspace_id.in_(workspace_ids), SEGMENT.c.kind == "dynamic"
-            )
-        )
-    )
+    return list(conn.execute(VERSIONS, {"wss": list(workspace_ids)}))
 
 
 def segments_by_id(conn: Connection, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
@@ -199,13 +231,7 @@ def current(
         return set()
     out: set[tuple[uuid.UUID, uuid.UUID]] = set()
     for ids in _chunks(profile_ids):
-        rows = conn.execute(
-            select(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).where(
-                MEMBERSHIP.c.profile_id.in_(ids),
-                MEMBERSHIP.c.segment_id.in_(segment_ids),
-                MEMBERSHIP.c.exited_at.is_(None),
-            )
-        )
+        rows = conn.execute(CURRENT, {"pids": list(ids), "sids": list(segment_ids)})
         out.update((row.segment_id, row.profile_id) for row in rows)
     return out
 
@@ -216,15 +242,12 @@ def enter(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def leave(conn: Connection, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]], now: datetime) -> None:
-    for chunk in _chunks(pairs):
-        conn.execute(
-            update(MEMBERSHIP)
-            .where(
-                tuple_(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).in_(list(chunk)),
-                MEMBERSHIP.c.exited_at.is_(None),
-            )
-            .values(exited_at=now)
-        )
+    by_segment: dict[uuid.UUID, list[uuid.UUID]] = {}
+    for segment_id, profile_id in pairs:
+        by_segment.setdefault(segment_id, []).append(profile_id)
+    for segment_id, pids in by_segment.items():
+        for chunk in _chunks(pids):
+            conn.execute(LEAVE, {"leaving_segment": segment_id, "pids": list(chunk), "at": now})
 
 
 def members_page(
@@ -281,11 +304,7 @@ def count_members(conn: Connection, segment_id: uuid.UUID) -> int:
 def add_counts(conn: Connection, deltas: dict[uuid.UUID, int]) -> None:
     for segment_id, delta in deltas.items():
         if delta:
-            conn.execute(
-                update(SEGMENT)
-                .where(SEGMENT.c.id == segment_id)
-                .values(members_count=SEGMENT.c.members_count + delta)
-            )
+            conn.execute(ADD_COUNT, {"counted_segment": segment_id, "delta": delta})
 
 
 # -- the queue of changed profiles ---------------------------------------------------------
@@ -295,11 +314,11 @@ def mark_dirty(conn: Connection, rows: list[dict[str, Any]]) -> None:
 
 
 def take_dirty(conn: Connection, limit: int) -> list[Row[Any]]:
-    return list(conn.execute(select(DIRTY).order_by(DIRTY.c.id).limit(limit)))
+    return list(conn.execute(TAKE_DIRTY, {"limit": limit}))
 
 
 def drop_dirty(conn: Connection, up_to: int) -> None:
-    conn.execute(delete(DIRTY).where(DIRTY.c.id <= up_to))
+    conn.execute(DROP_DIRTY, {"up_to": up_to})
 
 
 def dirty_backlog(conn: Connection) -> int:
@@ -316,7 +335,7 @@ def set_dues(
 ) -> None:
     """Replace the due times of these profiles in this segment (none left where none given)."""
     for chunk in _chunks(profile_ids):
-        conn.execute(delete(DUE).where(DUE.c.segment_id == segment_id, DUE.c.profile_id.in_(chunk)))
+        conn.execute(DROP_DUES, {"due_segment": segment_id, "pids": list(chunk)})
     rows = [
         {"segment_id": segment_id, "profile_id": pid, "workspace_id": workspace_id, "due_at": at}
         for pid, at in dues.items()
@@ -349,12 +368,7 @@ def profile_roots(conn: Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
     """Each id's live profile (itself, the profile it was merged into, or None if erased)."""
     out: dict[uuid.UUID, uuid.UUID | None] = {}
     for chunk in _chunks(ids):
-        rows = conn.execute(
-            select(PROFILE.c.id, PROFILE.c.merged_into, PROFILE.c.erased_at).where(
-                PROFILE.c.id.in_(chunk)
-            )
-        )
-        for row in rows:
+        for row in conn.execute(ROOTS, {"pids": list(chunk)}):
             out[row.id] = None if row.erased_at else (row.merged_into or row.id)
     return out
 
