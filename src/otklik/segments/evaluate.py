@@ -109,12 +109,17 @@ def reevaluate(
     segments: Sequence[Compiled],
     base: c.Context,
     profile_ids: Sequence[uuid.UUID],
+    before: set[tuple[uuid.UUID, uuid.UUID]] | None = None,
 ) -> Changes:
-    """Evaluate the profiles against the segments and apply the differences."""
+    """Evaluate the profiles against the segments and apply the differences.
+
+    `before` may carry the current memberships of these profiles, read once for many calls.
+    """
     changes = Changes()
     if not segments or not profile_ids:
         return changes
-    before = repo.current(conn, [s.id for s in segments], profile_ids)
+    if before is None:
+        before = repo.current(conn, [s.id for s in segments], profile_ids)
     now = base.now
     counts: dict[uuid.UUID, int] = {}
     for segment in segments:

@@ -201,13 +201,20 @@ class SegmentLoop(PollingLoop):
         that refers to another sees this pass's entries and exits of that other segment."""
         total = Changes()
         moved: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+        # One read of the current memberships for the whole pass (each segment's own rows
+        # change only when it is evaluated itself, once per pass).
+        asked = {s.id for s in segments if wanted.get(s.id)}
+        everyone = sorted(set().union(*(wanted[sid] for sid in asked))) if asked else []
+        known = repo.current(conn, sorted(asked), everyone)
         for segment in segments:
             pids = set(wanted.get(segment.id, ()))
             for dep in segment.analysis.depends_on:
                 pids |= moved.get(dep, set())
             if not pids:
                 continue
-            changes = reevaluate(conn, [segment], base, sorted(pids))
+            prefetched = segment.id in asked and pids <= wanted[segment.id]
+            before = {pair for pair in known if pair[0] == segment.id} if prefetched else None
+            changes = reevaluate(conn, [segment], base, sorted(pids), before)
             for sid, touched in changes.touched().items():
                 moved[sid] |= touched
             total.extend(changes)
