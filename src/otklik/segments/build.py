@@ -15,7 +15,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Connection, Engine, MetaData, Table, Uuid, func, insert, select
+from sqlalchemy import (
+    Column,
+    Connection,
+    Engine,
+    MetaData,
+    Select,
+    Table,
+    Uuid,
+    func,
+    insert,
+    select,
+)
 
 from otklik.kit.db import write_tx, writer_turn
 from otklik.segments import compiler as c
@@ -111,7 +122,7 @@ def _apply(
             conn,
             base.workspace_id,
             segment.id,
-            _dues(conn, segment, base),
+            _dues(segment, base),
         )
     if segment.analysis.calendar:
         values["next_sweep_at"] = schedule.next_midnight(now)
@@ -138,6 +149,6 @@ def mark_failed(engine: Engine, segment_id: uuid.UUID, error: str, when: datetim
         )
 
 
-def _dues(conn: Connection, segment: Compiled, base: c.Context) -> dict[uuid.UUID, datetime]:
+def _dues(segment: Compiled, base: c.Context) -> Select[Any] | None:
     ctx = segment.context(base)
-    return schedule.due_times(conn, schedule.candidates(segment.rules, ctx), base.now)
+    return schedule.due_rows(schedule.candidates(segment.rules, ctx), ctx)

@@ -345,13 +345,18 @@ def set_dues(
 
 
 def replace_all_dues(
-    conn: Connection,
-    workspace_id: uuid.UUID,
-    segment_id: uuid.UUID,
-    dues: dict[uuid.UUID, datetime],
+    conn: Connection, workspace_id: uuid.UUID, segment_id: uuid.UUID, rows: Select[Any] | None
 ) -> None:
+    """Every due time of a segment, from a SELECT of (profile, due_at), in one statement."""
     conn.execute(delete(DUE).where(DUE.c.segment_id == segment_id))
-    set_dues(conn, workspace_id, segment_id, [], dues)
+    if rows is None:
+        return
+    found = rows.subquery()
+    pid, due_at = list(found.c)[:2]
+    source = select(literal(segment_id, Uuid), pid, literal(workspace_id, Uuid), due_at)
+    conn.execute(
+        insert(DUE).from_select(["segment_id", "profile_id", "workspace_id", "due_at"], source)
+    )
 
 
 def take_due(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:

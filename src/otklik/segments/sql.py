@@ -129,6 +129,14 @@ def column_epoch(dialect: str, column: Any) -> ColumnElement[Any]:
     return func.extract("epoch", column)
 
 
+def epoch_to_time(dialect: str, epoch: Any) -> ColumnElement[Any]:
+    """Unix seconds as a value for a UTCDateTime column, computed in the database."""
+    if dialect == "sqlite":
+        # Whole seconds (no microsecond format here); the second added to each due covers it.
+        return func.strftime("%Y-%m-%d %H:%M:%S", epoch, "unixepoch")
+    return func.to_timestamp(epoch)
+
+
 def plus_seconds(dialect: str, column: Any, seconds: int) -> ColumnElement[Any]:
     """A UTCDateTime column moved by a fixed number of seconds, comparable with the column."""
     if dialect == "sqlite":
