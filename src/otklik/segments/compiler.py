@@ -152,7 +152,14 @@ def predicate(rule: Any, ctx: Context) -> ColumnElement[bool]:
         return or_(*(predicate(child, ctx) for child in rule.rules))
     if isinstance(rule, r.NotRule):
         return not_(predicate(rule.rule, ctx))
-    return _two_valued(LEAVES[type(rule)](rule, ctx))
+    found = LEAVES[type(rule)](rule, ctx)
+    # Membership tests (`id IN (...)`, NOT EXISTS) are never NULL; left bare, a positive one
+    # lets the database drive the query from the matching ids instead of every profile.
+    return _two_valued(found) if isinstance(rule, NULLABLE) else found
+
+
+# Conditions on JSON traits and nullable columns can answer NULL; the rest never do.
+NULLABLE = (r.TraitRule, r.AttributeRule)
 
 
 def _two_valued(expr: ColumnElement[Any]) -> ColumnElement[bool]:
