@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -122,7 +122,7 @@ def _apply(
             conn,
             base.workspace_id,
             segment.id,
-            _dues(segment, base, staging),
+            _dues(segment, base),
         )
     if segment.analysis.calendar:
         values["next_sweep_at"] = schedule.next_midnight(now)
@@ -149,9 +149,6 @@ def mark_failed(engine: Engine, segment_id: uuid.UUID, error: str, when: datetim
         )
 
 
-def _dues(segment: Compiled, base: c.Context, staging: Table) -> Select[Any] | None:
+def _dues(segment: Compiled, base: c.Context) -> Select[Any] | None:
     ctx = segment.context(base)
-    if schedule.only_members_can_flip(segment.rules):
-        # Nobody outside can come in by time passing: look only at the members' events.
-        ctx = replace(ctx, scope=(), scope_query=select(staging.c.profile_id))
     return schedule.due_rows(schedule.candidates(segment.rules, ctx), ctx)

@@ -84,8 +84,6 @@ class Context:
     scope: tuple[uuid.UUID, ...] | None = None
     # Set for statements built once and run many times (see Clock).
     clock: Clock | None = None
-    # A scope given as a query instead of ids (a full build's staged members).
-    scope_query: Select[Any] | None = None
 
     def scoped(self, ids: Sequence[uuid.UUID]) -> Context:
         return replace(self, scope=tuple(ids))
@@ -95,8 +93,6 @@ class Context:
         return replace(self, scope=(), clock=clock)
 
     def ids(self) -> Any:
-        if self.scope_query is not None:
-            return self.scope_query
         if self.clock is None:
             return list(self.scope or ())
         clock = self.clock

@@ -119,28 +119,6 @@ def _date_flips(epoch: Any, op: str, days: int, ctx: c.Context) -> list[Candidat
     return [(later, float(-span)), (later, 0.0)]
 
 
-def only_members_can_flip(rule: Any, positive: bool = True) -> bool:
-    """True when time passing can only take people out of the segment, never bring them in.
-
-    That holds when every time-relative condition is "at least N (or more than N) in the last
-    D days" and is not negated: the count can only fall as events age, and under `all`/`any`
-    a condition turning false cannot turn the whole rule from false to true.
-    """
-    if isinstance(rule, r.NotRule):
-        return only_members_can_flip(rule.rule, not positive)
-    if isinstance(rule, r.AllRule | r.AnyRule):
-        return all(only_members_can_flip(child, positive) for child in rule.rules)
-    if isinstance(rule, r.EventRule):
-        if not rule.within_days:
-            return True
-        return positive and rule.measure in ("count", "sum") and rule.op in ("gte", "gt")
-    if isinstance(rule, r.SequenceRule):
-        return False
-    if isinstance(rule, r.TraitRule | r.AttributeRule):
-        return rule.op not in r.RELATIVE_DATE_OPS
-    return True
-
-
 def next_midnight(now: datetime) -> datetime:
     day = now.astimezone(UTC).date() + timedelta(days=1)
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
