@@ -302,3 +302,27 @@ def test_a_follow_up_counts_only_from_the_same_person(
     }
     seg = create(http, tenant, rules, live)
     assert member_ids(http, tenant, seg["id"]) == {pid_of(http, tenant, "user_id", "q1")}
+
+
+def test_profiles_changed_together_keep_the_segments_their_change_does_not_touch(
+    http: httpx.Client, tenant: Tenant, live: LiveServer
+) -> None:
+    send(http, tenant, identify("t1", 1, city="Omsk"), identify("t2", 1, city="Tula"))
+    settle(live)
+    in_omsk = create(
+        http, tenant, {"kind": "trait", "field": "city", "op": "eq", "value": "Omsk"}, live
+    )
+    browsers = create(http, tenant, {**VIEWED_TWICE, "allow_unknown": True}, live)
+    t1, t2 = pid_of(http, tenant, "user_id", "t1"), pid_of(http, tenant, "user_id", "t2")
+    # One batch: t2 moves to Omsk (its city segment is asked about), t1 only browses.
+    send(
+        http,
+        tenant,
+        identify("t2", 0, city="Omsk"),
+        event("t1", "Product Viewed", 0),
+        event("t1", "Product Viewed", 0),
+    )
+    live.drain()
+    live.app.state.segments.run_once()
+    assert member_ids(http, tenant, in_omsk["id"]) == {t1, t2}
+    assert member_ids(http, tenant, browsers["id"]) == {t1}

@@ -121,11 +121,13 @@ def reevaluate(
     if before is None:
         before = repo.current(conn, [s.id for s in segments], profile_ids)
     now = base.now
+    asked = set(profile_ids)
     counts: dict[uuid.UUID, int] = {}
     for segment in segments:
         found = matching(conn, segment, base, profile_ids)
         changes.evaluated += len(profile_ids)
-        was = {pid for sid, pid in before if sid == segment.id}
+        # `before` may hold other profiles too (read once for a whole pass): only these count.
+        was = {pid for sid, pid in before if sid == segment.id and pid in asked}
         entered = [(segment.id, pid) for pid in sorted(found - was)]
         exited = [(segment.id, pid) for pid in sorted(was - found)]
         changes.entered.extend(entered)
