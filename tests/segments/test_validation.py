@@ -183,3 +183,11 @@ def test_names_are_unique_and_kinds_take_the_right_input(
     assert r.status_code == 422 and r.json()["code"] == "unexpected_rules"
     r = post(http, shop, "/segments", {"name": "No rules"})
     assert r.status_code == 422 and r.json()["code"] == "missing_rules"
+
+
+def test_nul_characters_are_refused_not_a_server_error(http: httpx.Client, shop: Tenant) -> None:
+    r = post(http, shop, "/segments", {"name": "a\u0000b", "kind": "static"})
+    assert r.status_code == 422, r.text
+    rules = {"kind": "trait", "field": "city", "op": "eq", "value": "x\u0000"}
+    r = post(http, shop, "/segments/preview", {"rules": rules})
+    assert r.status_code == 422, r.text

@@ -8,10 +8,12 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from otklik.kit.nul import NoNul
+
 Name = Field(min_length=1, max_length=200)
 
 
-class SegmentIn(BaseModel):
+class SegmentIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Name
@@ -22,7 +24,7 @@ class SegmentIn(BaseModel):
     )
 
 
-class SegmentPatch(BaseModel):
+class SegmentPatch(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     name: str | None = Field(None, min_length=1, max_length=200)
@@ -48,7 +50,7 @@ class SegmentOut(BaseModel):
     updated_at: datetime
 
 
-class PreviewIn(BaseModel):
+class PreviewIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     rules: dict[str, Any]
@@ -70,7 +72,7 @@ class PreviewOut(BaseModel):
     took_ms: int
 
 
-class MembersIn(BaseModel):
+class MembersIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     profile_ids: list[str] = Field(default_factory=list, max_length=100_000)
@@ -84,7 +86,7 @@ class MembersOut(BaseModel):
     not_found: list[dict[str, str]]
 
 
-class SnapshotIn(BaseModel):
+class SnapshotIn(NoNul):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Name

@@ -17,6 +17,7 @@ from sqlalchemy import Connection, func, select
 from otklik.delivery.service import workspace_settings
 from otklik.kit.errors import Conflict, NotFound, Unprocessable
 from otklik.kit.ids import uuid7
+from otklik.kit.nul import has_nul
 from otklik.profiles.identity import normalise
 from otklik.profiles.repository import identities_for
 from otklik.profiles.service import identifier_type
@@ -69,6 +70,7 @@ def check(
     conn: Connection, workspace_id: uuid.UUID, body: Any, segment_id: uuid.UUID | None = None
 ) -> Analysis:
     """Parse and validate a rule tree (raises InvalidRules with every problem and its path)."""
+    _no_nul(body)
     rules = parse(body)
     graph = {
         row.id: (row.kind, {uuid.UUID(str(d)) for d in row.depends_on or []})
@@ -105,6 +107,7 @@ def create(
     now: datetime,
 ) -> uuid.UUID:
     _free_name(conn, workspace_id, name)
+    _no_nul(description)
     segment_id = uuid7()
     row: dict[str, Any] = {
         "id": segment_id,
@@ -130,9 +133,16 @@ def create(
     return segment_id
 
 
+def _no_nul(*values: Any) -> None:
+    # The console calls these services directly; PostgreSQL stores no NUL in text or JSON.
+    if any(has_nul(v) for v in values):
+        raise Unprocessable("text must not contain NUL (\\u0000) characters", code="nul_character")
+
+
 def _free_name(
     conn: Connection, workspace_id: uuid.UUID, name: str, own: uuid.UUID | None = None
 ) -> None:
+    _no_nul(name)
     found = repo.segment_by_name(conn, workspace_id, name)
     if found is not None and found.id != own:
         raise SegmentNameTaken(f"a segment named {name!r} already exists")
@@ -146,6 +156,7 @@ def update(
     now: datetime,
 ) -> None:
     row = get(conn, workspace_id, segment_id)
+    _no_nul(changes.get("description"))
     values: dict[str, Any] = {"updated_at": now}
     if "name" in changes and changes["name"] != row.name:
         _free_name(conn, workspace_id, changes["name"], segment_id)
