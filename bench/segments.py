@@ -2,7 +2,7 @@
 
     python bench/segments.py [--customers 20000] [--events-per-customer 10] [--probes 300]
                              [--burst 100] [--backend sqlite|postgres|both] [--pg-url URL]
-                             [--explain] [--analyze]
+                             [--explain] [--analyze] [--seeded DIR]
     python bench/segments.py --customers 1000000 --backend sqlite    # the issue's size (10M events)
 
 --analyze runs ANALYZE on the SQLite store after seeding (Otklik itself never does; PostgreSQL
@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import shutil
 import sys
 import time
 import uuid
@@ -810,6 +811,40 @@ def progress_bar() -> Any:
                     TimeElapsedColumn(), console=Console(stderr=True))  # fmt: skip
 
 
+class SeededCopy:
+    """--seeded DIR: keep the seeded SQLite store and reuse it on the next run of the same size.
+
+    Seeding 1M customers takes minutes; the shop itself is regenerated (it is deterministic) and
+    only the store file is copied, so every run still builds and measures from the same start.
+    """
+
+    def __init__(self, args: argparse.Namespace, backend: str, url: str) -> None:
+        self.path = Path(url.removeprefix("sqlite:///")) if backend == "sqlite" else None
+        self.dir = Path(args.seeded) if args.seeded and self.path else None
+        name = f"segments-{args.customers}-{args.events_per_customer:g}"
+        self.file = self.dir / f"{name}.db" if self.dir else None
+        self.meta = self.dir / f"{name}.json" if self.dir else None
+        self.workspace_id = uuid.UUID(int=0)
+        self.sizes: dict[str, int] = {}
+
+    def restore(self) -> bool:
+        if not (self.file and self.meta and self.path and self.file.exists()):
+            return False
+        meta = orjson.loads(self.meta.read_bytes())
+        self.workspace_id, self.sizes = uuid.UUID(meta["workspace_id"]), meta["sizes"]
+        shutil.copyfile(self.file, self.path)
+        return True
+
+    def save(self, engine: Any, ws: uuid.UUID, sizes: dict[str, int]) -> None:
+        if not (self.file and self.meta and self.path and self.dir):
+            return
+        with engine.begin() as conn:
+            conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+        self.dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path, self.file)
+        self.meta.write_bytes(orjson.dumps({"workspace_id": str(ws), "sizes": sizes}))
+
+
 def run(backend: str, args: argparse.Namespace) -> None:
     from otklik.config import Settings
     from otklik.kit.db import make_engine, session_scope
@@ -819,14 +854,22 @@ def run(backend: str, args: argparse.Namespace) -> None:
 
     started = time.perf_counter()
     with pg_or_store(backend, args.pg_url) as url:
-        engine = make_engine(url, synchronous="NORMAL")
-        upgrade(engine)
-        with session_scope(engine) as session:
-            ws, _, _ = create_workspace(session, name="bench", slug=new_slug())
         t0 = time.perf_counter()
         shop = generate(args.customers, args.events_per_customer)
-        with progress_bar() as bar:
-            sizes = seed(engine, ws.id, shop, bar)
+        kept = SeededCopy(args, backend, url)
+        if kept.restore():
+            engine = make_engine(url, synchronous="NORMAL")
+            upgrade(engine)
+            ws_id, sizes = kept.workspace_id, kept.sizes
+        else:
+            engine = make_engine(url, synchronous="NORMAL")
+            upgrade(engine)
+            with session_scope(engine) as session:
+                ws, _, _ = create_workspace(session, name="bench", slug=new_slug())
+            ws_id = ws.id
+            with progress_bar() as bar:
+                sizes = seed(engine, ws_id, shop, bar)
+            kept.save(engine, ws_id, sizes)
         if backend == "postgres" or args.analyze:
             # PostgreSQL's autovacuum would, soon after a load like this; nothing in Otklik
             # runs ANALYZE on SQLite, so there it is opt-in (to show what statistics change).
@@ -839,27 +882,27 @@ def run(backend: str, args: argparse.Namespace) -> None:
         emit(BENCH, "seed_seconds", time.perf_counter() - t0, "s", **sizes, **tag)
         settings = Settings(database_url=url)
         loop = SegmentLoop(engine, settings)
-        ids = create_segments(engine, ws.id)
+        ids = create_segments(engine, ws_id)
         members = full_builds(loop, ids, tag)
         emit(BENCH, "members", sum(members.values()), "count", per_segment=members, **tag)
         if args.explain:
-            explain(engine, loop, ws.id)
+            explain(engine, loop, ws_id)
         done, ms = catch_up_dues(loop)
         emit(BENCH, "due_catch_up_after_builds_ms", ms, "ms", due_rows=done, **tag)
         cron_snapshot(engine)
-        p50, p99 = probes(engine, loop, ws.id, shop, args.probes, tag)
+        p50, p99 = probes(engine, loop, ws_id, shop, args.probes, tag)
         if args.burst:
-            burst(engine, loop, ws.id, shop, args.burst, tag)
+            burst(engine, loop, ws_id, shop, args.burst, tag)
         done, ms = catch_up_dues(loop)
         emit(BENCH, "due_catch_up_after_probes_ms", ms, "ms", due_rows=done, **tag)
-        pass_ms = cron_pass(engine, loop, ws.id, tag)
+        pass_ms = cron_pass(engine, loop, ws_id, tag)
         waited = pass_ms + CRON_INTERVAL_S * 1000 / 2
         emit(BENCH, "cron_fresh_after_ms", waited, "ms", pass_ms=pass_ms,
              interval_s=CRON_INTERVAL_S, note="pass + half a 5-minute interval", **tag)  # fmt: skip
         emit(BENCH, "fresh_sooner_ratio", pass_ms / p99, "x", baseline=pass_ms, ours_p99=p99,
              ours_p50=p50, ratio_p50=pass_ms / p50, ratio_with_interval=waited / p99,
              target=100, note="cron pass alone vs our p99", **tag)  # fmt: skip
-        cron_vs_ours(engine, loop, ws.id, tag)
+        cron_vs_ours(engine, loop, ws_id, tag)
         emit(BENCH, "run_seconds", time.perf_counter() - started, "s", **tag)
         engine.dispose()
 
@@ -874,6 +917,9 @@ def main() -> None:
     parser.add_argument("--pg-url", default=None, help="an existing server (else one is started)")
     parser.add_argument("--explain", action="store_true", help="query plans to stderr")
     parser.add_argument("--analyze", action="store_true", help="ANALYZE SQLite after seeding")
+    parser.add_argument(
+        "--seeded", default=None, metavar="DIR", help="keep the seeded SQLite store for reuse"
+    )
     args = parser.parse_args()
     for backend in ["sqlite", "postgres"] if args.backend == "both" else [args.backend]:
         run(backend, args)

@@ -32,6 +32,8 @@ from sqlalchemy import (
     select,
     true,
 )
+from sqlalchemy.sql.expression import UnaryExpression
+from sqlalchemy.sql.operators import custom_op
 
 from otklik.kit.time import parse_iso
 from otklik.models import (
@@ -130,14 +132,21 @@ class Context:
 
 def live_profiles(ctx: Context) -> ColumnElement[bool]:
     """The universe: the workspace's live profiles (not merged away, not erased)."""
-    conds = [
-        PROFILE.c.workspace_id == ctx.workspace_id,
-        PROFILE.c.merged_into.is_(None),
-        PROFILE.c.erased_at.is_(None),
-    ]
+    workspace: ColumnElement[Any] = PROFILE.c.workspace_id
+    merged: ColumnElement[Any] = PROFILE.c.merged_into
+    if ctx.scope is not None and ctx.dialect == "sqlite":
+        # Without statistics SQLite walks the workspace (or merged_into) index once five or
+        # more ids are scoped: 40 ids took 110-440 ms at 200k customers, 0.6 ms by primary key.
+        workspace, merged = hidden(workspace), hidden(merged)
+    conds = [workspace == ctx.workspace_id, merged.is_(None), PROFILE.c.erased_at.is_(None)]
     if ctx.scope is not None:
         conds.append(PROFILE.c.id.in_(ctx.ids()))
     return and_(*conds)
+
+
+def hidden(column: Any) -> ColumnElement[Any]:
+    """SQLite's unary `+`: the same value, but no index can serve a test on it."""
+    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
 
 
 def members(rule: Any, ctx: Context) -> Select[Any]:
