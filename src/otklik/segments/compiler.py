@@ -35,6 +35,7 @@ from sqlalchemy import (
 from sqlalchemy.sql.expression import UnaryExpression
 from sqlalchemy.sql.operators import custom_op
 
+from otklik.kit.fastsql import among, ids_param, texts_param
 from otklik.kit.time import parse_iso
 from otklik.models import (
     Consent,
@@ -94,11 +95,12 @@ class Context:
         """A scoped context whose times and ids come from the clock when a statement runs."""
         return replace(self, scope=(), clock=clock)
 
-    def ids(self) -> Any:
+    def among(self, column: Any) -> ColumnElement[bool]:
+        """`column IN (the scoped ids)`; with a clock, one list parameter read at execution."""
         if self.clock is None:
-            return list(self.scope or ())
+            return cast(ColumnElement[bool], column.in_(list(self.scope or ())))
         clock = self.clock
-        return bindparam("scope_ids", expanding=True, callable_=lambda: clock.scope)
+        return among(column, ids_param(callable_=lambda: clock.scope))
 
     def moment(self, seconds: float = 0) -> Any:
         """now + seconds, as a value or (with a clock) a parameter read at execution."""
@@ -121,13 +123,12 @@ class Context:
             None, type_=Float(), unique=True, callable_=lambda: clock.now.timestamp() + seconds
         )
 
-    def month_days(self, days: int) -> Any:
+    def in_month_days(self, column: Any, days: int) -> ColumnElement[bool]:
+        """`column` (an "MM-DD") is one of the days from today to `days` ahead."""
         if self.clock is None:
-            return month_days(self.now, days)
+            return cast(ColumnElement[bool], column.in_(month_days(self.now, days)))
         clock = self.clock
-        return bindparam(
-            None, expanding=True, unique=True, callable_=lambda: month_days(clock.now, days)
-        )
+        return among(column, texts_param(callable_=lambda: month_days(clock.now, days)))
 
 
 def live_profiles(ctx: Context) -> ColumnElement[bool]:
@@ -140,7 +141,7 @@ def live_profiles(ctx: Context) -> ColumnElement[bool]:
         workspace, merged = hidden(workspace), hidden(merged)
     conds = [workspace == ctx.workspace_id, merged.is_(None), PROFILE.c.erased_at.is_(None)]
     if ctx.scope is not None:
-        conds.append(PROFILE.c.id.in_(ctx.ids()))
+        conds.append(ctx.among(PROFILE.c.id))
     return and_(*conds)
 
 
@@ -294,7 +295,7 @@ def _date_condition(operand: _Operand, op: str, value: Any, ctx: Context) -> Any
     if op == "days_ahead_within":
         return and_(epoch >= ctx.epoch(), epoch <= ctx.epoch(value * DAY))
     assert op == "anniversary_within" and operand.month_day is not None
-    return operand.month_day.in_(ctx.month_days(int(value)))
+    return ctx.in_month_days(operand.month_day, int(value))
 
 
 def _epoch_of(value: str) -> float:
@@ -346,8 +347,7 @@ def cluster(ctx: Context) -> Select[Any]:
     """Every profile id folded into the scoped roots (their events stay on the old ids)."""
     assert ctx.scope is not None
     p = PROFILE.alias("cluster_p")
-    ids = ctx.ids()
-    return select(p.c.id).where(or_(p.c.id.in_(ids), p.c.merged_into.in_(ids)))
+    return select(p.c.id).where(or_(ctx.among(p.c.id), ctx.among(p.c.merged_into)))
 
 
 class EventRows:
@@ -569,7 +569,7 @@ def _has_identifier(kind: str, ctx: Context) -> ColumnElement[Any]:
     i = IDENTITY.alias("i")
     conds = [i.c.workspace_id == ctx.workspace_id, i.c.type == kind]
     if ctx.scope is not None:
-        conds.append(i.c.profile_id.in_(ctx.ids()))
+        conds.append(ctx.among(i.c.profile_id))
     return PROFILE.c.id.in_(select(i.c.profile_id).where(*conds))
 
 
@@ -601,7 +601,7 @@ def current_members(segment_id: uuid.UUID, ctx: Context) -> Select[Any]:
     m = MEMBERSHIP.alias("m")
     conds = [m.c.segment_id == segment_id, m.c.exited_at.is_(None)]
     if ctx.scope is not None:
-        conds.append(m.c.profile_id.in_(ctx.ids()))
+        conds.append(ctx.among(m.c.profile_id))
     return select(m.c.profile_id).where(*conds)
 
 
@@ -630,7 +630,7 @@ def _leaving(rule: r.LeavingRule, ctx: Context) -> ColumnElement[Any]:
 def _score_subquery(ctx: Context, condition: Any) -> ColumnElement[Any]:
     conds = [SCORE.c.workspace_id == ctx.workspace_id, condition]
     if ctx.scope is not None:
-        conds.append(SCORE.c.profile_id.in_(ctx.ids()))
+        conds.append(ctx.among(SCORE.c.profile_id))
     return PROFILE.c.id.in_(select(SCORE.c.profile_id).where(*conds))
 
 

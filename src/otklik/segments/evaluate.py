@@ -15,6 +15,7 @@ from typing import Any
 
 from sqlalchemy import Connection
 
+from otklik.kit.fastsql import Fast
 from otklik.profiles.events_repository import OwnEvent, append_own_events
 from otklik.segments import compiler as c
 from otklik.segments import repository as repo
@@ -59,7 +60,9 @@ class Compiled:
             clock = c.Clock(base.now)
             ctx = self.context(base).parametrised(clock)
             dues = schedule.candidates(self.rules, ctx) if self.analysis.time_relative else []
-            found = self._prepared[key] = Prepared(clock, c.members(self.rules, ctx), dues)
+            found = self._prepared[key] = Prepared(
+                clock, Fast(c.members(self.rules, ctx)), [(Fast(q), at) for q, at in dues]
+            )
         return found
 
     def affected_by(self, topics: set[str]) -> bool:
@@ -69,8 +72,8 @@ class Compiled:
 @dataclass
 class Prepared:
     clock: c.Clock
-    members: Any
-    dues: list[schedule.Candidate]
+    members: Fast
+    dues: list[tuple[Fast, float]]
 
     def set(self, now: datetime, profile_ids: Sequence[uuid.UUID]) -> None:
         self.clock.now = now
@@ -101,7 +104,7 @@ def matching(
 ) -> set[uuid.UUID]:
     prepared = segment.prepared(base)
     prepared.set(base.now, profile_ids)
-    return {pid for (pid,) in conn.execute(prepared.members)}
+    return {pid for (pid,) in prepared.members.rows(conn)}
 
 
 def reevaluate(

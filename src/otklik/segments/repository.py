@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
+    Integer,
     Row,
     Select,
     Table,
@@ -23,6 +24,7 @@ from sqlalchemy import (
     update,
 )
 
+from otklik.kit.fastsql import Fast, among, ids_param
 from otklik.models import (
     Event,
     Identity,
@@ -48,41 +50,51 @@ PUSH = cast(Table, PushSubscription.__table__)
 CHUNK = 500
 
 
-def _ids(name: str) -> Any:
-    return bindparam(name, expanding=True)
-
-
-# The segment loop runs these for every changed profile: built once, they cost only their
-# execution (building a statement is slower than SQLite running it for one profile).
-CURRENT = select(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).where(
-    MEMBERSHIP.c.profile_id.in_(_ids("pids")),
-    MEMBERSHIP.c.segment_id.in_(_ids("sids")),
-    MEMBERSHIP.c.exited_at.is_(None),
-)
-LEAVE = (
-    update(MEMBERSHIP)
-    .where(
-        MEMBERSHIP.c.segment_id == bindparam("leaving_segment"),
-        MEMBERSHIP.c.profile_id.in_(_ids("pids")),
+# The segment loop runs these for every changed profile: compiled once and run on the
+# driver's cursor (kit/fastsql.py), they cost little more than SQLite's own work.
+CURRENT = Fast(
+    select(MEMBERSHIP.c.segment_id, MEMBERSHIP.c.profile_id).where(
+        among(MEMBERSHIP.c.profile_id, ids_param("pids")),
+        among(MEMBERSHIP.c.segment_id, ids_param("sids")),
         MEMBERSHIP.c.exited_at.is_(None),
     )
-    .values(exited_at=bindparam("at"))
 )
-ADD_COUNT = (
+LEAVE = Fast(
+    update(MEMBERSHIP)
+    .where(
+        MEMBERSHIP.c.segment_id == bindparam("leaving_segment", type_=Uuid),
+        among(MEMBERSHIP.c.profile_id, ids_param("pids")),
+        MEMBERSHIP.c.exited_at.is_(None),
+    )
+    .values(exited_at=bindparam("at", type_=MEMBERSHIP.c.exited_at.type))
+)
+ADD_COUNT = Fast(
     update(SEGMENT)
-    .where(SEGMENT.c.id == bindparam("counted_segment"))
-    .values(members_count=SEGMENT.c.members_count + bindparam("delta"))
+    .where(SEGMENT.c.id == bindparam("counted_segment", type_=Uuid))
+    .values(members_count=SEGMENT.c.members_count + bindparam("delta", type_=Integer))
 )
-VERSIONS = select(SEGMENT.c.workspace_id, SEGMENT.c.id, SEGMENT.c.version, SEGMENT.c.state).where(
-    SEGMENT.c.workspace_id.in_(_ids("wss")), SEGMENT.c.kind == "dynamic"
+VERSIONS = Fast(
+    select(SEGMENT.c.workspace_id, SEGMENT.c.id, SEGMENT.c.version, SEGMENT.c.state).where(
+        among(SEGMENT.c.workspace_id, ids_param("wss")), SEGMENT.c.kind == "dynamic"
+    )
 )
-TAKE_DIRTY = select(DIRTY).order_by(DIRTY.c.id).limit(bindparam("limit"))
-DROP_DIRTY = delete(DIRTY).where(DIRTY.c.id <= bindparam("up_to"))
-DROP_DUES = delete(DUE).where(
-    DUE.c.segment_id == bindparam("due_segment"), DUE.c.profile_id.in_(_ids("pids"))
+TAKE_DIRTY = Fast(select(DIRTY).order_by(DIRTY.c.id).limit(bindparam("limit", type_=Integer)))
+DROP_DIRTY = Fast(delete(DIRTY).where(DIRTY.c.id <= bindparam("up_to", type_=Integer)))
+DROP_DUES = Fast(
+    delete(DUE).where(
+        DUE.c.segment_id == bindparam("due_segment", type_=Uuid),
+        among(DUE.c.profile_id, ids_param("pids")),
+    )
 )
-ROOTS = select(PROFILE.c.id, PROFILE.c.merged_into, PROFILE.c.erased_at).where(
-    PROFILE.c.id.in_(_ids("pids"))
+ADD_DUES = Fast(
+    insert(DUE).values(
+        {name: bindparam(name, type_=DUE.c[name].type) for name in DUE.c.keys()}  # noqa: SIM118
+    )
+)
+ROOTS = Fast(
+    select(PROFILE.c.id, PROFILE.c.merged_into, PROFILE.c.erased_at).where(
+        among(PROFILE.c.id, ids_param("pids"))
+    )
 )
 
 
@@ -190,9 +202,9 @@ def segments(conn: Connection, workspace_id: uuid.UUID) -> list[Row[Any]]:
     )
 
 
-def versions(conn: Connection, workspace_ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
+def versions(conn: Connection, workspace_ids: Sequence[uuid.UUID]) -> list[Any]:
     """(workspace, id, version, state) of dynamic segments: cheap, read every loop turn."""
-    return list(conn.execute(VERSIONS, {"wss": list(workspace_ids)}))
+    return VERSIONS.rows(conn, {"wss": workspace_ids})
 
 
 def segments_by_id(conn: Connection, ids: Sequence[uuid.UUID]) -> list[Row[Any]]:
@@ -231,7 +243,7 @@ def current(
         return set()
     out: set[tuple[uuid.UUID, uuid.UUID]] = set()
     for ids in _chunks(profile_ids):
-        rows = conn.execute(CURRENT, {"pids": list(ids), "sids": list(segment_ids)})
+        rows = CURRENT.rows(conn, {"pids": ids, "sids": segment_ids})
         out.update((row.segment_id, row.profile_id) for row in rows)
     return out
 
@@ -247,7 +259,7 @@ def leave(conn: Connection, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]], now: d
         by_segment.setdefault(segment_id, []).append(profile_id)
     for segment_id, pids in by_segment.items():
         for chunk in _chunks(pids):
-            conn.execute(LEAVE, {"leaving_segment": segment_id, "pids": list(chunk), "at": now})
+            LEAVE.execute(conn, {"leaving_segment": segment_id, "pids": chunk, "at": now})
 
 
 def members_page(
@@ -304,7 +316,7 @@ def count_members(conn: Connection, segment_id: uuid.UUID) -> int:
 def add_counts(conn: Connection, deltas: dict[uuid.UUID, int]) -> None:
     for segment_id, delta in deltas.items():
         if delta:
-            conn.execute(ADD_COUNT, {"counted_segment": segment_id, "delta": delta})
+            ADD_COUNT.execute(conn, {"counted_segment": segment_id, "delta": delta})
 
 
 # -- the queue of changed profiles ---------------------------------------------------------
@@ -313,12 +325,12 @@ def mark_dirty(conn: Connection, rows: list[dict[str, Any]]) -> None:
         conn.execute(insert(DIRTY), rows)
 
 
-def take_dirty(conn: Connection, limit: int) -> list[Row[Any]]:
-    return list(conn.execute(TAKE_DIRTY, {"limit": limit}))
+def take_dirty(conn: Connection, limit: int) -> list[Any]:
+    return TAKE_DIRTY.rows(conn, {"limit": limit})
 
 
 def drop_dirty(conn: Connection, up_to: int) -> None:
-    conn.execute(DROP_DIRTY, {"up_to": up_to})
+    DROP_DIRTY.execute(conn, {"up_to": up_to})
 
 
 def dirty_backlog(conn: Connection) -> int:
@@ -335,13 +347,9 @@ def set_dues(
 ) -> None:
     """Replace the due times of these profiles in this segment (none left where none given)."""
     for chunk in _chunks(profile_ids):
-        conn.execute(DROP_DUES, {"due_segment": segment_id, "pids": list(chunk)})
-    rows = [
-        {"segment_id": segment_id, "profile_id": pid, "workspace_id": workspace_id, "due_at": at}
-        for pid, at in dues.items()
-    ]
-    for chunk in _chunks(rows, 5000):
-        conn.execute(insert(DUE), list(chunk))
+        DROP_DUES.execute(conn, {"due_segment": segment_id, "pids": chunk})
+    where = {"segment_id": segment_id, "workspace_id": workspace_id}
+    ADD_DUES.many(conn, [{**where, "profile_id": pid, "due_at": at} for pid, at in dues.items()])
 
 
 def replace_all_dues(
@@ -373,7 +381,7 @@ def profile_roots(conn: Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID,
     """Each id's live profile (itself, the profile it was merged into, or None if erased)."""
     out: dict[uuid.UUID, uuid.UUID | None] = {}
     for chunk in _chunks(ids):
-        for row in conn.execute(ROOTS, {"pids": list(chunk)}):
+        for row in ROOTS.rows(conn, {"pids": chunk}):
             out[row.id] = None if row.erased_at else (row.merged_into or row.id)
     return out
 

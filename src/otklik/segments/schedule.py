@@ -16,6 +16,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Select, func, not_, select, union_all
 
+from otklik.kit.fastsql import Fast
 from otklik.segments import compiler as c
 from otklik.segments import rules as r
 from otklik.segments.sql import any_of, column_epoch, epoch_to_time
@@ -32,13 +33,13 @@ def candidates(rule: Any, ctx: c.Context) -> list[Candidate]:
 
 
 def due_times(
-    conn: Connection, queries: list[Candidate], now: datetime
+    conn: Connection, queries: list[tuple[Fast, float]], now: datetime
 ) -> dict[uuid.UUID, datetime]:
     """The earliest future flip time per profile (profiles with none are left out)."""
     at_now = now.timestamp()
     best: dict[uuid.UUID, float] = {}
     for query, offset in queries:
-        for row in conn.execute(query):
+        for row in query.rows(conn):
             pid, epoch = tuple(row)
             if epoch is None:
                 continue
