@@ -100,3 +100,10 @@ def test_changing_lists_must_come_through_among(engine: Engine, table: Table) ->
     )
     with engine.connect() as conn, pytest.raises(ValueError, match="among"):
         query.rows(conn)
+
+
+def test_among_also_runs_through_sqlalchemy(engine: Engine, table: Table) -> None:
+    query = select(table.c.id).where(among(table.c.id, ids_param("ids")))
+    with engine.connect() as conn:
+        assert set(conn.execute(query, {"ids": IDS[1:3]}).scalars()) == set(IDS[1:3])
+        assert list(conn.execute(query, {"ids": []})) == []

@@ -35,7 +35,9 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> 
             url,
             json_serializer=_dumps,
             json_deserializer=orjson.loads,
-            connect_args={"check_same_thread": False, "timeout": 30},
+            # The segment loop keeps a few hundred statements hot (kit/fastsql.py); the
+            # driver's default cache of 128 prepared statements would re-prepare them.
+            connect_args={"check_same_thread": False, "timeout": 30, "cached_statements": 1024},
             pool_size=pool_size,
             max_overflow=20,
         )

@@ -2,23 +2,27 @@
 
 The segment loop runs about twenty small statements for every changed profile. SQLite answers
 each in tens of microseconds; SQLAlchemy's execution path around it (the compiled-cache lookup,
-parameter construction, re-rendering every expanding `IN` list, result set-up) cost about
+parameter construction, re-rendering every expanding `IN` list, result set-up) took about
 half of the loop's time in a profile. A `Fast` statement keeps SQLAlchemy for what it is good
 at — building and compiling the SQL, and the types' bind and result conversions — and skips
-the per-execution machinery: the SQL string, the parameter order and the converters are worked
-out once, then each run is one `cursor.execute` on the connection's current transaction.
+the per-execution machinery: the SQL text, the parameters and the converters are worked out
+once, then each run is one `cursor.execute` on the connection's current transaction.
 
-Lists of ids travel as one parameter (`among`): a JSON array read by `json_each` on SQLite, an
-array with `= ANY` on PostgreSQL. So the SQL text never depends on how many ids there are.
+Lists of ids that change from run to run go through `among`: on PostgreSQL one array
+parameter (`= ANY`); on SQLite a list of parameters (`IN (:a__0, :a__1)`), because SQLite's
+planner, which has no statistics, only trusts a literal list to be short: from `json_each`
+it chose to scan whole tables. The list is padded to a power of two (with its last id again),
+so a statement has a handful of texts, each prepared once by the driver.
 """
 
 from __future__ import annotations
 
+import copy
 import uuid
 from collections import namedtuple
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 import orjson
 from sqlalchemy import Boolean, ColumnElement, Connection, String, TypeDecorator, Uuid, bindparam
@@ -28,6 +32,8 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import BindParameter, ClauseElement
 from sqlalchemy.sql.visitors import InternalTraversal
+
+Converter = Callable[[Any], Any] | None
 
 
 class IdList(TypeDecorator[list[uuid.UUID]]):
@@ -46,11 +52,9 @@ class IdList(TypeDecorator[list[uuid.UUID]]):
         items = list(value or ())
         if dialect.name == "postgresql":
             return items
-        return orjson.dumps([self.stored(i) for i in items]).decode()
-
-    @staticmethod
-    def stored(item: Any) -> Any:
-        return item.hex  # Uuid is stored as 32 hex digits on SQLite
+        # Outside a Fast statement SQLite reads the list with json_each (correct, but see above).
+        convert = self.item.bind_processor(dialect)
+        return orjson.dumps([convert(i) if convert else i for i in items]).decode()
 
 
 class TextList(IdList):
@@ -58,15 +62,14 @@ class TextList(IdList):
 
     item = String()
 
-    @staticmethod
-    def stored(item: Any) -> Any:
-        return str(item)
-
 
 class Among(ColumnElement[bool]):
-    """`column IN (the ids of one IdList parameter)`."""
+    """`column IN (the values of one IdList or TextList parameter)`."""
 
     inherit_cache = True
+    # A comparison, not a boolean column: SQLite would otherwise get `... IN (...) = 1`,
+    # which no index serves.
+    _is_implicitly_boolean = True
     _traverse_internals = [
         ("column", InternalTraversal.dp_clauseelement),
         ("ids", InternalTraversal.dp_clauseelement),
@@ -80,8 +83,10 @@ class Among(ColumnElement[bool]):
 
 @compiles(Among, "sqlite")
 def _among_sqlite(element: Among, compiler: SQLCompiler, **kw: Any) -> str:
-    column = compiler.process(element.column, **kw)
-    return f"{column} IN (SELECT value FROM json_each({compiler.process(element.ids, **kw)}))"
+    column, ids = compiler.process(element.column, **kw), compiler.process(element.ids, **kw)
+    if kw.get("fast_lists"):
+        return f"{column} IN ({ids})"  # a Fast statement expands it (see _Plan.text)
+    return f"{column} IN (SELECT value FROM json_each({ids}))"
 
 
 @compiles(Among)
@@ -110,15 +115,39 @@ def among(column: Any, values: Any) -> ColumnElement[bool]:
 
 
 @dataclass
+class _Bind:
+    name: str
+    bind: BindParameter[Any] | None  # None: a value of a fixed list, in `constant`
+    convert: Converter
+    constant: Any = None
+    # SQLite, a list given through among(): converts each item; the list becomes parameters.
+    expand: Converter | None = None
+    is_list: bool = False
+
+
+@dataclass
 class _Plan:
     sql: str
-    # For each driver parameter: its name, the bind (for values fixed or read at run time),
-    # and the type's converter.
-    binds: list[tuple[str, BindParameter[Any] | None, Callable[[Any], Any] | None]]
-    constants: dict[str, Any]  # values of the expanded fixed lists, by parameter name
-    positional: bool
-    converters: list[Callable[[Any], Any] | None]
+    binds: list[_Bind]
+    converters: list[Converter]
     row: Any  # a namedtuple class for the selected columns
+    texts: dict[tuple[int, ...], str] = field(default_factory=dict)
+
+    def text(self, sizes: tuple[int, ...]) -> str:
+        """The SQL with each expanded list as that many parameters."""
+        found = self.texts.get(sizes)
+        if found is None:
+            found = self.sql
+            lists = [b.name for b in self.binds if b.is_list]
+            for name, size in zip(lists, sizes, strict=True):
+                names = ", ".join(f":{name}__{n}" for n in range(size))
+                found = found.replace(f"(:{name})", f"({names})")
+            self.texts[sizes] = found
+        return found
+
+
+def _bucket(n: int) -> int:
+    return 0 if n == 0 else 1 << (n - 1).bit_length()
 
 
 class Fast:
@@ -152,31 +181,40 @@ class Fast:
         if not rows:
             return
         plan = self._plan(conn.dialect)
+        prepared = [self._args(plan, row) for row in rows]
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.executemany(plan.sql, [self._args(plan, row) for row in rows])
+        for sql in {sql for sql, _ in prepared}:
+            cursor.executemany(sql, [args for text, args in prepared if text == sql])
 
     def _run(self, conn: Connection, params: Mapping[str, Any] | None) -> tuple[_Plan, Any]:
         plan = self._plan(conn.dialect)
+        sql, args = self._args(plan, params or {})
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute(plan.sql, self._args(plan, params or {}))
+        cursor.execute(sql, args)
         return plan, cursor
 
     @staticmethod
-    def _args(plan: _Plan, params: Mapping[str, Any]) -> Any:
-        values = []
-        for name, bind, convert in plan.binds:
-            if name in params:
-                value = params[name]
-            elif bind is None:
-                value = plan.constants[name]
-            elif bind.callable is not None:
-                value = bind.callable()
+    def _args(plan: _Plan, params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+        args: dict[str, Any] = {}
+        sizes: list[int] = []
+        for b in plan.binds:
+            if b.name in params:
+                value = params[b.name]
+            elif b.bind is None:
+                value = b.constant
+            elif b.bind.callable is not None:
+                value = b.bind.callable()
             else:
-                value = bind.value
-            values.append(value if convert is None else convert(value))
-        if plan.positional:
-            return tuple(values)
-        return {name: value for (name, _, _), value in zip(plan.binds, values, strict=True)}
+                value = b.bind.value
+            if b.is_list:
+                items = [b.expand(v) if b.expand else v for v in value]
+                size = _bucket(len(items))
+                sizes.append(size)
+                for n in range(size):
+                    args[f"{b.name}__{n}"] = items[min(n, len(items) - 1)]
+                continue
+            args[b.name] = value if b.convert is None else b.convert(value)
+        return plan.text(tuple(sizes)) if sizes else plan.sql, args
 
     def _plan(self, dialect: Dialect) -> _Plan:
         plan = self._plans.get(dialect.name)
@@ -185,41 +223,47 @@ class Fast:
         return plan
 
     def _compile(self, dialect: Dialect) -> _Plan:
-        compiled = self.statement.compile(dialect=dialect)
+        if dialect.name == "sqlite":
+            # Named parameters, so a list can become several without renumbering the rest.
+            dialect = copy.copy(dialect)
+            dialect.paramstyle, dialect.positional = "named", False
+        compiled = self.statement.compile(dialect=dialect, compile_kwargs={"fast_lists": True})
         assert isinstance(compiled, SQLCompiler)
-        if compiled.literal_execute_params:
-            raise ValueError("Fast statements cannot render literal-execute parameters")
-        by_name: dict[str, BindParameter[Any] | None] = {
-            name: bind for bind, name in compiled.bind_names.items()
-        }
+        if compiled.literal_execute_params or compiled.positiontup:
+            raise ValueError("Fast statements need named parameters and no literal execution")
         processors: dict[str, Any] = dict(compiled._bind_processors)
         sql = compiled.string
-        positions: Sequence[str] | None = compiled.positiontup
-        # Positional styles list a parameter again wherever it is used; named ones once.
-        names = list(dict.fromkeys(compiled.bind_names.values()))
-        constants: dict[str, Any] = {}
+        binds = {
+            name: _Bind(name, bind, processors.get(name))
+            for bind, name in compiled.bind_names.items()
+        }
         if compiled.post_compile_params:
             # `IN` over a fixed list in the rules ("city in [...]") is rendered once, here;
             # lists that change per run must come through among().
-            expanding = {compiled.bind_names[b] for b in compiled.post_compile_params}
             if any(b.callable is not None for b in compiled.post_compile_params):
                 raise ValueError("Fast statements take changing lists through among()")
             required = {b.key: None for b in compiled.binds.values() if b.required}
             state = compiled.construct_expanded_state(required)
-            sql, positions = state.statement, state.positiontup
-            processors.update(state.processors)
-            names = [n for n in state.parameters if n not in expanding]
-            constants = {n: state.parameters[n] for n in names if n not in by_name}
-            by_name.update(dict.fromkeys(constants))
-        binds = [(n, by_name[n], processors.get(n)) for n in positions or names]
+            sql = state.statement
+            for b in compiled.post_compile_params:
+                del binds[compiled.bind_names[b]]
+            for name, value in state.parameters.items():
+                if name not in binds:
+                    binds[name] = _Bind(name, None, state.processors.get(name), constant=value)
+        if dialect.name == "sqlite":
+            for entry in binds.values():
+                if entry.bind is not None and isinstance(entry.bind.type, IdList):
+                    entry.is_list, entry.convert = True, None
+                    entry.expand = cast(IdList, entry.bind.type).item.bind_processor(dialect)
         columns = list(getattr(self.statement, "selected_columns", ()))
-        converters = [c.type._cached_result_processor(dialect, None) for c in columns]
         keys = [str(getattr(c, "key", None) or f"c{n}") for n, c in enumerate(columns)]
         return _Plan(
             sql=sql,
-            binds=binds,
-            constants=constants,
-            positional=bool(positions),
-            converters=converters,
+            binds=list(binds.values()),
+            converters=[c.type._cached_result_processor(dialect, None) for c in columns],
             row=namedtuple("Row", keys or ["_"], rename=True),
         )
+
+
+def _converted(converters: list[Converter], row: Sequence[Any]) -> list[Any]:
+    return [v if f is None or v is None else f(v) for f, v in zip(converters, row, strict=True)]
