@@ -554,31 +554,6 @@ def mismatches(engine: Any, loop: Any, ws: uuid.UUID, pid: uuid.UUID) -> list[st
     return out
 
 
-class SqlClock:
-    """Time spent inside the driver's execute (not fetching, not committing) while on."""
-
-    def __init__(self, engine: Any) -> None:
-        from sqlalchemy import event
-
-        self.on = False
-        self.ms = 0.0
-        self.statements = 0
-        self._t0 = 0.0
-        event.listen(engine, "before_cursor_execute", self._before)
-        event.listen(engine, "after_cursor_execute", self._after)
-
-    def _before(self, *args: Any) -> None:
-        self._t0 = time.perf_counter()
-
-    def _after(self, *args: Any) -> None:
-        if self.on:
-            self.ms += (time.perf_counter() - self._t0) * 1000
-            self.statements += 1
-
-    def reset(self) -> None:
-        self.ms, self.statements = 0.0, 0
-
-
 def probes(
     engine: Any, loop: Any, ws: uuid.UUID, shop: Shop, count: int, tag: dict[str, Any]
 ) -> tuple[float, float]:
@@ -586,36 +561,25 @@ def probes(
     latencies: list[float] = []
     by_kind: dict[str, list[float]] = {}
     wrong: list[tuple[int, list[str]]] = []
-    clock = SqlClock(engine)
-    sql_ms: list[float] = []
-    statements: list[int] = []
     evaluated0 = loop.evaluated
     for n in range(count + 5):
         customer = rng.randrange(len(shop.pids))
         pid = uuid.UUID(hex=shop.pids[customer])
         kind = rng.choice(PROBE_KINDS)
         probe_event(engine, ws, pid, customer, kind, rng)
-        clock.reset()
-        clock.on = True
         t0 = time.perf_counter()
         loop.drain_dirty()
         ms = (time.perf_counter() - t0) * 1000
-        clock.on = False
         bad = mismatches(engine, loop, ws, pid)
         if bad:
             wrong.append((customer, bad))
         if n >= 5:  # the first few warm caches and prepared statements
             latencies.append(ms)
-            sql_ms.append(clock.ms)
-            statements.append(clock.statements)
             by_kind.setdefault(str(NAMES[kind]), []).append(ms)
     extra = {"probes": count, "target_p99": 10, **tag}
     for q in (50, 99):
         emit(BENCH, f"incremental_p{q}_ms", percentile(latencies, q), "ms", **extra)
     emit(BENCH, "incremental_max_ms", max(latencies), "ms", **extra)
-    emit(BENCH, "incremental_sql_execute_p50_ms", percentile(sql_ms, 50), "ms",
-         p99=percentile(sql_ms, 99), share_of_total=sum(sql_ms) / sum(latencies),
-         statements_p50=percentile([float(x) for x in statements], 50), **tag)  # fmt: skip
     for name, values in sorted(by_kind.items()):
         emit(BENCH, "incremental_p50_by_event_ms", percentile(values, 50), "ms", event=name,
              p99=percentile(values, 99), probes=len(values), **tag)  # fmt: skip
