@@ -92,6 +92,35 @@ def test_a_counted_event_ageing_out_is_noticed_at_its_due_time(
     assert member_ids(http, tenant, seg["id"]) == set()
 
 
+def test_an_at_most_condition_admits_the_person_whose_extra_event_ages_out(
+    http: httpx.Client, tenant: Tenant, live: LiveServer
+) -> None:
+    # Three views, the oldest 30 days old in three seconds: "at most 2" holds from then on.
+    # The build schedules people over the limit (not its members) for that moment.
+    send(
+        http,
+        tenant,
+        {**event("p9", "Product Viewed"), "timestamp": _ago_seconds(30 * 86400 - 3)},
+        event("p9", "Product Viewed", 1),
+        event("p9", "Product Viewed", 2),
+        event("p10", "Product Viewed", 1),
+    )
+    settle(live)
+    seg = create(http, tenant, {**VIEWED_TWICE, "op": "lte", "value": 2}, live)
+    p9, p10 = pid_of(http, tenant, "user_id", "p9"), pid_of(http, tenant, "user_id", "p10")
+    assert p10 in member_ids(http, tenant, seg["id"]) and p9 not in member_ids(
+        http, tenant, seg["id"]
+    )
+    with live.engine.connect() as conn:
+        due = repo.take_due(conn, datetime(2100, 1, 1, tzinfo=UTC), 100)
+    assert {str(r.profile_id) for r in due if str(r.segment_id) == seg["id"]} == {p9}
+    deadline = time.monotonic() + 20
+    while p9 not in member_ids(http, tenant, seg["id"]) and time.monotonic() < deadline:
+        time.sleep(0.5)
+        live.app.state.segments.drain()
+    assert p9 in member_ids(http, tenant, seg["id"])
+
+
 def _ago_seconds(seconds: float) -> str:
     return datetime.fromtimestamp(time.time() - seconds, UTC).isoformat().replace("+00:00", "Z")
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -19,8 +19,8 @@ from sqlalchemy import (
     Column,
     Connection,
     Engine,
+    Float,
     MetaData,
-    Select,
     Table,
     Uuid,
     func,
@@ -29,8 +29,10 @@ from sqlalchemy import (
 )
 
 from otklik.kit.db import write_tx, writer_turn
+from otklik.models.base import UTCDateTime
 from otklik.segments import compiler as c
 from otklik.segments import repository as repo
+from otklik.segments import rules as r
 from otklik.segments import schedule
 from otklik.segments.evaluate import Changes, Compiled, tell
 
@@ -61,29 +63,81 @@ def build(
     progress: Progress = _quiet,
 ) -> BuildResult:
     started = time.perf_counter()
-    ctx = segment.context(base)
-    name = f"segment_build_{uuid.uuid4().hex[:12]}"
-    staging = Table(
-        name, MetaData(), Column("profile_id", Uuid, primary_key=True), prefixes=["TEMPORARY"]
-    )
+    temporary = _Temporary()
+    staging = temporary.table(Column("profile_id", Uuid, primary_key=True))
     with engine.connect() as conn:
         try:
             progress(STAGES[0], 1, len(STAGES))
             with conn.begin():
+                ctx = _with_totals(conn, segment, segment.context(base), temporary)
                 staging.create(conn)
-                conn.execute(
-                    insert(staging).from_select(["profile_id"], c.members(segment.rules, ctx))
-                )
+                members = c.members(segment.rules, ctx)
+                conn.execute(insert(staging).from_select(["profile_id"], members))
+                dues = _dues(conn, segment, ctx, temporary)
             progress(STAGES[1], 2, len(STAGES))
             with writer_turn(engine):
                 conn = conn.execution_options(write=True, durable=False)
                 with conn.begin():
-                    result = _apply(conn, segment, base, staging, first_build, started, progress)
+                    result = _apply(
+                        conn, segment, base, staging, dues, first_build, started, progress
+                    )
             return result
         finally:
             conn = conn.execution_options(write=False)
             with conn.begin():
-                staging.drop(conn, checkfirst=True)
+                for table in temporary.tables:
+                    table.drop(conn, checkfirst=True)
+
+
+class _Temporary:
+    """The build's temporary tables, named apart (several builds may run at once)."""
+
+    def __init__(self) -> None:
+        self.tables: list[Table] = []
+        self.prefix = f"segment_build_{uuid.uuid4().hex[:12]}"
+
+    def table(self, *columns: Column[Any]) -> Table:
+        name = f"{self.prefix}_{len(self.tables)}"
+        made = Table(name, MetaData(), *columns, prefixes=["TEMPORARY"])
+        self.tables.append(made)
+        return made
+
+
+def _with_totals(
+    conn: Connection, segment: Compiled, ctx: c.Context, temporary: _Temporary
+) -> c.Context:
+    """Each time-relative event condition's totals, computed once for members and due times."""
+    if not segment.analysis.time_relative:
+        return ctx
+    totals: dict[int, Table] = {}
+    for _path, node in r.walk(segment.rules):
+        if isinstance(node, r.EventRule) and node.within_days:
+            table = temporary.table(
+                Column("profile_id", Uuid, primary_key=True),
+                Column("total", Float),
+                Column("oldest", Float),
+            )
+            table.create(conn)
+            source = c.event_aggregate(node, ctx)
+            conn.execute(insert(table).from_select(["profile_id", "total", "oldest"], source))
+            totals[id(node)] = table
+    return replace(ctx, totals=totals)
+
+
+def _dues(
+    conn: Connection, segment: Compiled, ctx: c.Context, temporary: _Temporary
+) -> Table | None:
+    """The due times, computed before the write lock is taken (they only read)."""
+    if not segment.analysis.time_relative:
+        return None
+    table = temporary.table(
+        Column("profile_id", Uuid, primary_key=True), Column("due_at", UTCDateTime())
+    )
+    table.create(conn)
+    rows = schedule.due_rows(schedule.candidates(segment.rules, ctx), ctx)
+    if rows is not None:
+        conn.execute(insert(table).from_select(["profile_id", "due_at"], rows))
+    return table
 
 
 def _apply(
@@ -91,6 +145,7 @@ def _apply(
     segment: Compiled,
     base: c.Context,
     staging: Table,
+    dues: Table | None,
     first_build: bool,
     started: float,
     progress: Progress,
@@ -117,13 +172,8 @@ def _apply(
     members = int(conn.execute(select(func.count()).select_from(staging)).scalar() or 0)
     progress(STAGES[2], 3, len(STAGES))
     values: dict[str, Any] = {"state": "ready", "members_count": members, "build_error": None}
-    if segment.analysis.time_relative:
-        repo.replace_all_dues(
-            conn,
-            base.workspace_id,
-            segment.id,
-            _dues(segment, base),
-        )
+    if dues is not None:
+        repo.replace_all_dues(conn, base.workspace_id, segment.id, select(dues))
     if segment.analysis.calendar:
         values["next_sweep_at"] = schedule.next_midnight(now)
     elapsed = int((time.perf_counter() - started) * 1000)
@@ -147,8 +197,3 @@ def mark_failed(engine: Engine, segment_id: uuid.UUID, error: str, when: datetim
         repo.update_segment(
             conn, segment_id, {"state": "failed", "build_error": error[:2000], "built_at": when}
         )
-
-
-def _dues(segment: Compiled, base: c.Context) -> Select[Any] | None:
-    ctx = segment.context(base)
-    return schedule.due_rows(schedule.candidates(segment.rules, ctx), ctx)

@@ -87,6 +87,10 @@ class Context:
     scope: tuple[uuid.UUID, ...] | None = None
     # Set for statements built once and run many times (see Clock).
     clock: Clock | None = None
+    # A full build's per-profile totals of its time-relative event conditions, computed once
+    # into temporary tables (by id of the rule node) and read by both the members and the
+    # due-time queries, instead of two scans of the same events.
+    totals: dict[int, Table] = field(default_factory=dict)
 
     def scoped(self, ids: Sequence[uuid.UUID]) -> Context:
         return replace(self, scope=tuple(ids))
@@ -454,16 +458,42 @@ AGGREGATES: dict[str, Callable[[Any], Any]] = {
 
 
 def _event(rule: r.EventRule, ctx: Context) -> ColumnElement[Any]:
+    test = PROFILE.c.id.not_in if complement(rule) else PROFILE.c.id.in_
+    kept = ctx.totals.get(id(rule))
+    if kept is not None:
+        return test(select(kept.c.profile_id).where(*selecting(rule, kept.c.total)))
     rows = EventRows(ctx, rule.name, rule.where)
     if rule.within_days:
         rows.since(rule.within_days * DAY)
     grouped, total, _ = event_totals(rows, rule.measure, rule.property)
-    # "At most 2 times" and "spent under 1,000" hold for people with no such events at all:
-    # those conditions are the complement of the people whose total breaks them.
-    if rule.measure in ("count", "sum") and holds(rule.op, 0, rule.value):
+    return test(grouped.having(*selecting(rule, total)))
+
+
+def complement(rule: r.EventRule) -> bool:
+    """ "At most 2 times" and "spent under 1,000" hold for people with no such events at all:
+    those conditions are the complement of the people whose total breaks them."""
+    return rule.measure in ("count", "sum") and holds(rule.op, 0, rule.value)
+
+
+def selecting(rule: r.EventRule, total: Any) -> list[Any]:
+    """The test on a profile's total that selects it: the members, or for a complement rule
+    the people it excludes."""
+    if complement(rule):
         kept = compare(func.coalesce(total, 0), rule.op, rule.value)
-        return PROFILE.c.id.not_in(grouped.having(not_(_two_valued(kept))))
-    return PROFILE.c.id.in_(grouped.having(compare(total, rule.op, rule.value)))
+        return [not_(_two_valued(kept))]
+    return [compare(total, rule.op, rule.value)]
+
+
+def event_aggregate(rule: r.EventRule, ctx: Context) -> Select[Any]:
+    """Per live profile with such events: (profile, total, oldest counted event in Unix
+    seconds) — what a full build materialises for a time-relative condition (`totals`)."""
+    rows = EventRows(ctx, rule.name, rule.where)
+    if rule.within_days:
+        rows.since(rule.within_days * DAY)
+    grouped, total, inner = event_totals(
+        rows, rule.measure, rule.property, oldest=func.min(rows.e.c.timestamp)
+    )
+    return grouped.add_columns(total, func.min(column_epoch(ctx.dialect, inner.c.oldest)))
 
 
 def _sequence(rule: r.SequenceRule, ctx: Context) -> ColumnElement[Any]:

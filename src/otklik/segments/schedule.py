@@ -14,7 +14,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, not_, select, union_all
+from sqlalchemy import Connection, Select, func, select, union_all
 
 from otklik.kit.fastsql import Fast
 from otklik.segments import compiler as c
@@ -94,19 +94,22 @@ def _leaf(node: Any, ctx: c.Context) -> list[Candidate]:
 
 
 def _ageing(node: r.EventRule, ctx: c.Context) -> Candidate:
-    """When the oldest counted event leaves the window the count or total can only fall, so
-    only people it can flip are scheduled (a "3 or more" member, a "2 or fewer" non-member)."""
+    """When the oldest counted event leaves the window a count can only fall, so only people
+    it can flip are scheduled (a "3 or more" member, a "2 or fewer" non-member). A sum, an
+    average or an extreme can move either way (values may be negative): everyone counted."""
     assert node.within_days is not None
+    offset = float(node.within_days * c.DAY)
+    flips = node.measure == "count"
+    kept = ctx.totals.get(id(node))
+    if kept is not None:
+        query = select(kept.c.profile_id, kept.c.oldest)
+        return (query.where(*c.selecting(node, kept.c.total)) if flips else query), offset
     rows = c.EventRows(ctx, node.name, node.where).since(node.within_days * c.DAY)
     grouped, total, inner = c.event_totals(
         rows, node.measure, node.property, oldest=func.min(rows.e.c.timestamp)
     )
     query = grouped.add_columns(func.min(column_epoch(ctx.dialect, inner.c.oldest)))
-    if node.measure in ("count", "sum") and node.op in ("gte", "gt"):
-        query = query.having(c.compare(total, node.op, node.value))
-    elif node.measure in ("count", "sum") and node.op in ("lte", "lt"):
-        query = query.having(not_(c.compare(total, node.op, node.value)))
-    return query, float(node.within_days * c.DAY)
+    return (query.having(*c.selecting(node, total)) if flips else query), offset
 
 
 def _date_flips(epoch: Any, op: str, days: int, ctx: c.Context) -> list[Candidate]:
