@@ -30,7 +30,9 @@ from sqlalchemy import (
 
 from otklik.kit.db import write_tx, writer_turn
 from otklik.models.base import UTCDateTime
+from otklik.segments import behaviour as b
 from otklik.segments import compiler as c
+from otklik.segments import context as cx
 from otklik.segments import repository as repo
 from otklik.segments import rules as r
 from otklik.segments import schedule
@@ -57,7 +59,7 @@ def _quiet(stage: str, step: int, of: int) -> None:
 def build(
     engine: Engine,
     segment: Compiled,
-    base: c.Context,
+    base: cx.Context,
     *,
     first_build: bool,
     progress: Progress = _quiet,
@@ -104,8 +106,8 @@ class _Temporary:
 
 
 def _with_totals(
-    conn: Connection, segment: Compiled, ctx: c.Context, temporary: _Temporary
-) -> c.Context:
+    conn: Connection, segment: Compiled, ctx: cx.Context, temporary: _Temporary
+) -> cx.Context:
     """Each time-relative event condition's totals, computed once for members and due times."""
     if not segment.analysis.time_relative:
         return ctx
@@ -118,14 +120,14 @@ def _with_totals(
                 Column("oldest", Float),
             )
             table.create(conn)
-            source = c.event_aggregate(node, ctx)
+            source = b.event_aggregate(node, ctx)
             conn.execute(insert(table).from_select(["profile_id", "total", "oldest"], source))
             totals[id(node)] = table
     return replace(ctx, totals=totals)
 
 
 def _dues(
-    conn: Connection, segment: Compiled, ctx: c.Context, temporary: _Temporary
+    conn: Connection, segment: Compiled, ctx: cx.Context, temporary: _Temporary
 ) -> Table | None:
     """The due times, computed before the write lock is taken (they only read)."""
     if not segment.analysis.time_relative:
@@ -143,7 +145,7 @@ def _dues(
 def _apply(
     conn: Connection,
     segment: Compiled,
-    base: c.Context,
+    base: cx.Context,
     staging: Table,
     dues: Table | None,
     first_build: bool,

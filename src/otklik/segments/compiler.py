@@ -11,147 +11,28 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    ColumnElement,
-    Float,
-    Select,
-    Table,
-    and_,
-    bindparam,
-    exists,
-    false,
-    func,
-    literal,
-    not_,
-    or_,
-    select,
-    true,
-)
-from sqlalchemy.sql.expression import UnaryExpression
-from sqlalchemy.sql.operators import custom_op
+from sqlalchemy import ColumnElement, Select, and_, exists, func, literal, not_, or_, select, true
 
-from otklik.kit.fastsql import among, ids_param, texts_param
 from otklik.kit.time import parse_iso
-from otklik.models import (
-    Consent,
-    Event,
-    Identity,
-    Profile,
-    ProfileScore,
-    PushSubscription,
-    SegmentMembership,
-    Suppression,
-)
-from otklik.models.base import UTCDateTime
+from otklik.segments import behaviour as b
 from otklik.segments import rules as r
-from otklik.segments.sql import Json, column_epoch, plus_seconds
-
-PROFILE = cast(Table, Profile.__table__)
-EVENT = cast(Table, Event.__table__)
-CONSENT = cast(Table, Consent.__table__)
-SUPPRESSION = cast(Table, Suppression.__table__)
-IDENTITY = cast(Table, Identity.__table__)
-PUSH = cast(Table, PushSubscription.__table__)
-MEMBERSHIP = cast(Table, SegmentMembership.__table__)
-SCORE = cast(Table, ProfileScore.__table__)
-DAY = 86400
-
-
-class Clock:
-    """What changes between two runs of one cached statement: the time and the profiles.
-
-    Building a compiled segment's SQL with SQLAlchemy costs milliseconds (the event table's
-    aliases alone proxy every column); running it for one profile costs microseconds. So the
-    incremental path builds each segment's statement once, with every "now"-relative bound
-    and the scoped ids as parameters whose values are read from this clock at execution.
-    """
-
-    def __init__(self, now: datetime, scope: Sequence[uuid.UUID] = ()) -> None:
-        self.now = now
-        self.scope: list[uuid.UUID] = list(scope)
-
-
-@dataclass(frozen=True)
-class Context:
-    workspace_id: uuid.UUID
-    now: datetime
-    dialect: str
-    # Trait name -> type, as validation found it; conditions read the JSON as that type.
-    trait_types: dict[str, str] = field(default_factory=dict)
-    marketing_consent: str = "opt_in"
-    scope: tuple[uuid.UUID, ...] | None = None
-    # Set for statements built once and run many times (see Clock).
-    clock: Clock | None = None
-    # A full build's per-profile totals of its time-relative event conditions, computed once
-    # into temporary tables (by id of the rule node) and read by both the members and the
-    # due-time queries, instead of two scans of the same events.
-    totals: dict[int, Table] = field(default_factory=dict)
-
-    def scoped(self, ids: Sequence[uuid.UUID]) -> Context:
-        return replace(self, scope=tuple(ids))
-
-    def parametrised(self, clock: Clock) -> Context:
-        """A scoped context whose times and ids come from the clock when a statement runs."""
-        return replace(self, scope=(), clock=clock)
-
-    def among(self, column: Any) -> ColumnElement[bool]:
-        """`column IN (the scoped ids)`; with a clock, one list parameter read at execution."""
-        if self.clock is None:
-            return cast(ColumnElement[bool], column.in_(list(self.scope or ())))
-        clock = self.clock
-        return among(column, ids_param(callable_=lambda: clock.scope))
-
-    def moment(self, seconds: float = 0) -> Any:
-        """now + seconds, as a value or (with a clock) a parameter read at execution."""
-        if self.clock is None:
-            return self.now + timedelta(seconds=seconds)
-        clock = self.clock
-        return bindparam(
-            None,
-            type_=UTCDateTime(),
-            unique=True,
-            callable_=lambda: clock.now + timedelta(seconds=seconds),
-        )
-
-    def epoch(self, seconds: float = 0) -> Any:
-        """now + seconds in Unix seconds (for dates read from JSON traits)."""
-        if self.clock is None:
-            return self.now.timestamp() + seconds
-        clock = self.clock
-        return bindparam(
-            None, type_=Float(), unique=True, callable_=lambda: clock.now.timestamp() + seconds
-        )
-
-    def in_month_days(self, column: Any, days: int) -> ColumnElement[bool]:
-        """`column` (an "MM-DD") is one of the days from today to `days` ahead."""
-        if self.clock is None:
-            return cast(ColumnElement[bool], column.in_(month_days(self.now, days)))
-        clock = self.clock
-        return among(column, texts_param(callable_=lambda: month_days(clock.now, days)))
-
-
-def live_profiles(ctx: Context) -> ColumnElement[bool]:
-    """The universe: the workspace's live profiles (not merged away, not erased)."""
-    workspace: ColumnElement[Any] = PROFILE.c.workspace_id
-    merged: ColumnElement[Any] = PROFILE.c.merged_into
-    if ctx.scope is not None and ctx.dialect == "sqlite":
-        # Without statistics SQLite walks the workspace (or merged_into) index once five or
-        # more ids are scoped: 40 ids took 110-440 ms at 200k customers, 0.6 ms by primary key.
-        workspace, merged = hidden(workspace), hidden(merged)
-    conds = [workspace == ctx.workspace_id, merged.is_(None), PROFILE.c.erased_at.is_(None)]
-    if ctx.scope is not None:
-        conds.append(ctx.among(PROFILE.c.id))
-    return and_(*conds)
-
-
-def hidden(column: Any) -> ColumnElement[Any]:
-    """SQLite's unary `+`: the same value, but no index can serve a test on it."""
-    return UnaryExpression(column, operator=custom_op("+"), type_=column.type)
+from otklik.segments.comparison import compare, two_valued
+from otklik.segments.context import (
+    CONSENT,
+    DAY,
+    IDENTITY,
+    MEMBERSHIP,
+    PROFILE,
+    PUSH,
+    SCORE,
+    SUPPRESSION,
+    Context,
+    cluster,
+    live_profiles,
+)
+from otklik.segments.sql import Json, column_epoch
 
 
 def members(rule: Any, ctx: Context) -> Select[Any]:
@@ -169,17 +50,11 @@ def predicate(rule: Any, ctx: Context) -> ColumnElement[bool]:
     found = LEAVES[type(rule)](rule, ctx)
     # Membership tests (`id IN (...)`, NOT EXISTS) are never NULL; left bare, a positive one
     # lets the database drive the query from the matching ids instead of every profile.
-    return _two_valued(found) if isinstance(rule, NULLABLE) else found
+    return two_valued(found) if isinstance(rule, NULLABLE) else found
 
 
 # Conditions on JSON traits and nullable columns can answer NULL; the rest never do.
 NULLABLE = (r.TraitRule, r.AttributeRule)
-
-
-def _two_valued(expr: ColumnElement[Any]) -> ColumnElement[bool]:
-    # A missing trait makes SQL's answer NULL; NOT NULL is NULL too, so "not city = Moscow"
-    # would drop everyone without a city. Collapse NULL to false at every leaf.
-    return func.coalesce(expr, false(), type_=Boolean)
 
 
 # -- the profile's own fields ---------------------------------------------------------------
@@ -239,51 +114,11 @@ def field_condition(
     if kind == "list":
         assert operand.contains is not None
         found = operand.contains(value)
-        return not_(_two_valued(found)) if op == "not_contains" else found
+        return not_(two_valued(found)) if op == "not_contains" else found
     if kind == "date":
         return _date_condition(operand, op, value, ctx)
     expr = operand.number if kind == "number" else operand.text
     return compare(expr, op, value, text=kind == "string")
-
-
-def compare(expr: ColumnElement[Any], op: str, value: Any, *, text: bool = False) -> Any:
-    if op == "eq":
-        return func.lower(expr) == str(value).lower() if text else expr == value
-    if op == "ne":
-        return not_(_two_valued(compare(expr, "eq", value, text=text)))
-    if op in ("in", "not_in"):
-        values = [str(v).lower() for v in value] if text else list(value)
-        found = (func.lower(expr) if text else expr).in_(values)
-        return not_(_two_valued(found)) if op == "not_in" else found
-    if op == "contains":
-        return func.lower(expr).contains(str(value).lower(), autoescape=True)
-    if op == "not_contains":
-        return not_(_two_valued(compare(expr, "contains", value)))
-    if op == "starts_with":
-        return func.lower(expr).startswith(str(value).lower(), autoescape=True)
-    if op == "between":
-        low, high = value
-        return and_(expr >= low, expr <= high)
-    return {
-        "gt": expr > value,
-        "gte": expr >= value,
-        "lt": expr < value,
-        "lte": expr <= value,
-    }[op]
-
-
-def holds(op: str, actual: float, value: Any) -> bool:
-    """The same comparison in Python (is zero events "at most 2"?)."""
-    if op == "between":
-        return bool(value[0] <= actual <= value[1])
-    return {
-        "eq": actual == value,
-        "ne": actual != value,
-        "gt": actual > value,
-        "gte": actual >= value,
-        "lt": actual < value,
-        "lte": actual <= value,
-    }[op]
 
 
 def _date_condition(operand: _Operand, op: str, value: Any, ctx: Context) -> Any:
@@ -304,17 +139,6 @@ def _date_condition(operand: _Operand, op: str, value: Any, ctx: Context) -> Any
 
 def _epoch_of(value: str) -> float:
     return parse_iso(value).timestamp()
-
-
-def month_days(start: datetime, days: int) -> list[str]:
-    """MM-DD of `start` and the `days` after it (1 March of a common year brings 29 February)."""
-    out = []
-    for offset in range(days + 1):
-        day = (start + timedelta(days=offset)).date()
-        out.append(day.strftime("%m-%d"))
-        if day.month == 3 and day.day == 1 and (day - timedelta(days=1)).day == 28:
-            out.append("02-29")
-    return out
 
 
 def _trait(rule: r.TraitRule, ctx: Context) -> ColumnElement[Any]:
@@ -344,204 +168,6 @@ def _column_date(column: Any, op: str, value: Any, ctx: Context) -> Any:
     if op == "days_ago_within":
         return and_(column >= ctx.moment(-value * DAY), column <= ctx.moment())
     return and_(column >= ctx.moment(), column <= ctx.moment(value * DAY))
-
-
-# -- behaviour -------------------------------------------------------------------------------
-def cluster(ctx: Context) -> Select[Any]:
-    """Every profile id folded into the scoped roots (their events stay on the old ids)."""
-    assert ctx.scope is not None
-    p = PROFILE.alias("cluster_p")
-    return select(p.c.id).where(or_(ctx.among(p.c.id), ctx.among(p.c.merged_into)))
-
-
-class EventRows:
-    """Events of one name (with property filters), grouped first by the profile that holds
-    them and then by the live profile they count for (merged profiles keep their events).
-
-    Grouping by the event's own profile before joining profiles joins each profile once,
-    not each event. For a whole workspace the (workspace, name, timestamp) index drives the
-    scan; for a few profiles the (profile, timestamp) index must, so the name test is then
-    written as an expression no index can serve (SQLite would otherwise pick the name index
-    and read every event of that name to find one person's).
-    """
-
-    def __init__(self, ctx: Context, name: str, where: Sequence[r.PropertyFilter]) -> None:
-        self.e = EVENT.alias("e")
-        self.p = PROFILE.alias("ep")
-        self.ctx = ctx
-        if ctx.scope is None:
-            self.conds: list[Any] = [
-                self.e.c.workspace_id == ctx.workspace_id,
-                self.e.c.name == name,
-                self.e.c.profile_id.is_not(None),
-            ]
-        else:
-            self.conds = [
-                self.e.c.profile_id.in_(cluster(ctx)),
-                unindexed(self.e.c.name) == name,
-            ]
-        self.conds.append(self.e.c.timestamp <= ctx.moment())
-        self.conds.extend(property_condition(self.e, f, ctx.dialect) for f in where)
-
-    def since(self, seconds_ago: float) -> EventRows:
-        self.conds.append(self.e.c.timestamp >= self.ctx.moment(-seconds_ago))
-        return self
-
-    @property
-    def root(self) -> ColumnElement[Any]:
-        return func.coalesce(self.p.c.merged_into, self.p.c.id)
-
-    def value(self, prop: str) -> ColumnElement[Any]:
-        return Json(self.ctx.dialect, self.e.c.payload, ["properties", *prop.split(".")]).number()
-
-    def per_root(self, **per_profile: Any) -> tuple[Any, Any]:
-        """(grouped subquery, its root column): the named aggregates per event holder, and
-        a root column to group them again by the live profile."""
-        columns = [v.label(k) for k, v in per_profile.items()]
-        inner = (
-            select(self.e.c.profile_id.label("holder"), *columns)
-            .where(*self.conds)
-            .group_by(self.e.c.profile_id)
-            .subquery()
-        )
-        joined = inner.join(self.p, self.p.c.id == inner.c.holder)
-        return inner, joined
-
-
-def unindexed(column: Any) -> ColumnElement[Any]:
-    # `name || ''` compares the same but hides the column from the planner's index choice.
-    return column.concat("")
-
-
-def event_totals(
-    rows: EventRows, measure: str, prop: str | None, **extra: Any
-) -> tuple[Select[Any], Any, Any]:
-    """Per live profile: a select of roots grouped by root, the total column to compare, and
-    the per-holder subquery (carrying `extra` aggregates, for the schedule)."""
-    if measure == "count":
-        inner, joined = rows.per_root(n=func.count(), **extra)
-        total: Any = func.sum(inner.c.n)
-    elif measure == "avg":
-        assert prop is not None
-        value = rows.value(prop)
-        inner, joined = rows.per_root(s=func.sum(value), n=func.count(value), **extra)
-        total = func.sum(inner.c.s) / func.nullif(func.sum(inner.c.n), 0)
-    else:
-        assert prop is not None
-        inner, joined = rows.per_root(v=AGGREGATES[measure](rows.value(prop)), **extra)
-        total = AGGREGATES["sum" if measure == "sum" else measure](inner.c.v)
-    return select(rows.root).select_from(joined).group_by(rows.root), total, inner
-
-
-def property_condition(e: Any, rule: r.PropertyFilter, dialect: str) -> ColumnElement[bool]:
-    j = Json(dialect, e.c.payload, ["properties", *rule.property.split(".")])
-    if rule.op == "exists":
-        return j.exists()
-    sample = rule.value[0] if isinstance(rule.value, list) and rule.value else rule.value
-    if isinstance(sample, bool):
-        return (
-            j.boolean_is(bool(rule.value))
-            if rule.op == "eq"
-            else not_(j.boolean_is(bool(rule.value)))
-        )
-    if isinstance(sample, int | float):
-        return _two_valued(compare(j.number(), rule.op, rule.value))
-    return _two_valued(compare(j.text(), rule.op, rule.value, text=True))
-
-
-AGGREGATES: dict[str, Callable[[Any], Any]] = {
-    "sum": func.sum,
-    "avg": func.avg,
-    "min": func.min,
-    "max": func.max,
-}
-
-
-def _event(rule: r.EventRule, ctx: Context) -> ColumnElement[Any]:
-    test = PROFILE.c.id.not_in if complement(rule) else PROFILE.c.id.in_
-    kept = ctx.totals.get(id(rule))
-    if kept is not None:
-        return test(select(kept.c.profile_id).where(*selecting(rule, kept.c.total)))
-    rows = EventRows(ctx, rule.name, rule.where)
-    if rule.within_days:
-        rows.since(rule.within_days * DAY)
-    grouped, total, _ = event_totals(rows, rule.measure, rule.property)
-    return test(grouped.having(*selecting(rule, total)))
-
-
-def complement(rule: r.EventRule) -> bool:
-    """ "At most 2 times" and "spent under 1,000" hold for people with no such events at all:
-    those conditions are the complement of the people whose total breaks them."""
-    return rule.measure in ("count", "sum") and holds(rule.op, 0, rule.value)
-
-
-def selecting(rule: r.EventRule, total: Any) -> list[Any]:
-    """The test on a profile's total that selects it: the members, or for a complement rule
-    the people it excludes."""
-    if complement(rule):
-        kept = compare(func.coalesce(total, 0), rule.op, rule.value)
-        return [not_(_two_valued(kept))]
-    return [compare(total, rule.op, rule.value)]
-
-
-def event_aggregate(rule: r.EventRule, ctx: Context) -> Select[Any]:
-    """Per live profile with such events: (profile, total, oldest counted event in Unix
-    seconds) — what a full build materialises for a time-relative condition (`totals`)."""
-    rows = EventRows(ctx, rule.name, rule.where)
-    if rule.within_days:
-        rows.since(rule.within_days * DAY)
-    grouped, total, inner = event_totals(
-        rows, rule.measure, rule.property, oldest=func.min(rows.e.c.timestamp)
-    )
-    return grouped.add_columns(total, func.min(column_epoch(ctx.dialect, inner.c.oldest)))
-
-
-def _sequence(rule: r.SequenceRule, ctx: Context) -> ColumnElement[Any]:
-    gap = rule.within_hours * 3600
-    first = EventRows(ctx, rule.first.name, rule.first.where)
-    first.since(rule.in_last_days * DAY)
-    # Only a `first` older than the gap can be judged: until then the follow-up may come.
-    first.conds.append(first.e.c.timestamp <= ctx.moment(-gap))
-    x = first.e
-    # The follow-up may sit on any profile of the same person (merged profiles keep theirs).
-    holder, kin = PROFILE.alias("yh"), PROFILE.alias("yq")
-    person = func.coalesce(holder.c.merged_into, holder.c.id)
-    y = EVENT.alias("y")
-    within = [
-        y.c.timestamp >= x.c.timestamp,
-        y.c.timestamp <= plus_seconds(ctx.dialect, x.c.timestamp, gap),
-        *(property_condition(y, f, ctx.dialect) for f in rule.then_not.where),
-    ]
-    family = holder.join(kin, or_(kin.c.id == person, kin.c.merged_into == person))
-    if ctx.dialect == "postgresql":
-        # PostgreSQL can only test `y.profile_id IN (correlated subquery)` row by row, over
-        # every follow-up of the workspace; as a join it walks the person's profiles to their
-        # events by index (a full build 902 s -> 3 s at 200k customers, see benchmarks.md).
-        follow_up = (
-            select(literal(1))
-            .select_from(family.join(y, y.c.profile_id == kin.c.id))
-            .where(holder.c.id == x.c.profile_id, y.c.name == rule.then_not.name, *within)
-            .correlate(x)
-        )
-    else:
-        # SQLite runs the join form about twice as slow; the IN form probes
-        # (profile, timestamp) per kin with the name hidden from the index choice.
-        same_person = (
-            select(kin.c.id).select_from(family).where(holder.c.id == x.c.profile_id).correlate(x)
-        )
-        follow_up = (
-            select(literal(1))
-            .select_from(y)
-            .where(
-                y.c.profile_id.in_(same_person),
-                unindexed(y.c.name) == rule.then_not.name,
-                *within,
-            )
-            .correlate(x)
-        )
-    first.conds.append(not_(exists(follow_up)))
-    _, joined = first.per_root()
-    return PROFILE.c.id.in_(select(first.root).select_from(joined))
 
 
 # -- reachability and consent ---------------------------------------------------------------
@@ -667,8 +293,8 @@ def _score_subquery(ctx: Context, condition: Any) -> ColumnElement[Any]:
 LEAVES: dict[type, Callable[[Any, Context], ColumnElement[Any]]] = {
     r.TraitRule: _trait,
     r.AttributeRule: _attribute,
-    r.EventRule: _event,
-    r.SequenceRule: _sequence,
+    r.EventRule: b.event_condition,
+    r.SequenceRule: b.sequence_condition,
     r.ReachableRule: _reachable,
     r.IdentifierRule: _identifier,
     r.ConsentRule: _consent,

@@ -18,6 +18,7 @@ from sqlalchemy import Connection
 from otklik.kit.fastsql import Fast
 from otklik.profiles.events_repository import OwnEvent, append_own_events
 from otklik.segments import compiler as c
+from otklik.segments import context as cx
 from otklik.segments import repository as repo
 from otklik.segments import schedule
 from otklik.segments.validation import Analysis
@@ -36,15 +37,15 @@ class Compiled:
     version: int
     state: str
     analysis: Analysis
-    # Statements built once per (dialect, consent regime) and run with a clock (c.Clock).
+    # Statements built once per (dialect, consent regime) and run with a clock (cx.Clock).
     _prepared: dict[tuple[str, str], Prepared] = field(default_factory=dict, repr=False)
 
     @property
     def rules(self) -> Any:
         return self.analysis.rules
 
-    def context(self, base: c.Context) -> c.Context:
-        return c.Context(
+    def context(self, base: cx.Context) -> cx.Context:
+        return cx.Context(
             base.workspace_id,
             base.now,
             base.dialect,
@@ -53,11 +54,11 @@ class Compiled:
             base.scope,
         )
 
-    def prepared(self, base: c.Context) -> Prepared:
+    def prepared(self, base: cx.Context) -> Prepared:
         key = (base.dialect, base.marketing_consent)
         found = self._prepared.get(key)
         if found is None:
-            clock = c.Clock(base.now)
+            clock = cx.Clock(base.now)
             ctx = self.context(base).parametrised(clock)
             dues = schedule.candidates(self.rules, ctx) if self.analysis.time_relative else []
             found = self._prepared[key] = Prepared(
@@ -71,7 +72,7 @@ class Compiled:
 
 @dataclass
 class Prepared:
-    clock: c.Clock
+    clock: cx.Clock
     members: Fast
     dues: list[tuple[Fast, float]]
 
@@ -100,7 +101,7 @@ class Changes:
 
 
 def matching(
-    conn: Connection, segment: Compiled, base: c.Context, profile_ids: Sequence[uuid.UUID]
+    conn: Connection, segment: Compiled, base: cx.Context, profile_ids: Sequence[uuid.UUID]
 ) -> set[uuid.UUID]:
     prepared = segment.prepared(base)
     prepared.set(base.now, profile_ids)
@@ -110,7 +111,7 @@ def matching(
 def reevaluate(
     conn: Connection,
     segments: Sequence[Compiled],
-    base: c.Context,
+    base: cx.Context,
     profile_ids: Sequence[uuid.UUID],
     before: set[tuple[uuid.UUID, uuid.UUID]] | None = None,
 ) -> Changes:

@@ -17,7 +17,9 @@ from typing import Any
 from sqlalchemy import Connection, Select, func, select, union_all
 
 from otklik.kit.fastsql import Fast
+from otklik.segments import behaviour as b
 from otklik.segments import compiler as c
+from otklik.segments import context as cx
 from otklik.segments import rules as r
 from otklik.segments.sql import any_of, column_epoch, epoch_to_time
 
@@ -25,7 +27,7 @@ from otklik.segments.sql import any_of, column_epoch, epoch_to_time
 Candidate = tuple[Select[Any], float]
 
 
-def candidates(rule: Any, ctx: c.Context) -> list[Candidate]:
+def candidates(rule: Any, ctx: cx.Context) -> list[Candidate]:
     out: list[Candidate] = []
     for _path, node in r.walk(rule):
         out.extend(_leaf(node, ctx))
@@ -50,7 +52,7 @@ def due_times(
     return {pid: datetime.fromtimestamp(at + 1, UTC) for pid, at in best.items()}
 
 
-def due_rows(queries: list[Candidate], ctx: c.Context) -> Select[Any] | None:
+def due_rows(queries: list[Candidate], ctx: cx.Context) -> Select[Any] | None:
     """The same due times as `due_times`, as one set-based SELECT of (profile, due_at):
     a full build schedules a million people without bringing a row into Python."""
     if not queries:
@@ -69,22 +71,22 @@ def due_rows(queries: list[Candidate], ctx: c.Context) -> Select[Any] | None:
     )
 
 
-def _leaf(node: Any, ctx: c.Context) -> list[Candidate]:
+def _leaf(node: Any, ctx: cx.Context) -> list[Candidate]:
     if isinstance(node, r.TraitRule) and node.op in r.RELATIVE_DATE_OPS - {"anniversary_within"}:
         epoch = c.trait_operand(node.field, ctx).epoch
         return _date_flips(epoch, node.op, node.value, ctx)
     if isinstance(node, r.AttributeRule) and node.op in r.RELATIVE_DATE_OPS - {
         "anniversary_within"
     }:
-        epoch = column_epoch(ctx.dialect, c.PROFILE.c[node.field])
+        epoch = column_epoch(ctx.dialect, cx.PROFILE.c[node.field])
         return _date_flips(epoch, node.op, node.value, ctx)
     if isinstance(node, r.EventRule) and node.within_days:
         return [_ageing(node, ctx)]
     if isinstance(node, r.SequenceRule):
         gap = node.within_hours * 3600
         out = []
-        for since, offset in ((node.in_last_days * c.DAY, node.in_last_days * c.DAY), (gap, gap)):
-            rows = c.EventRows(ctx, node.first.name, node.first.where).since(since)
+        for since, offset in ((node.in_last_days * cx.DAY, node.in_last_days * cx.DAY), (gap, gap)):
+            rows = b.EventRows(ctx, node.first.name, node.first.where).since(since)
             inner, joined = rows.per_root(oldest=func.min(rows.e.c.timestamp))
             oldest = func.min(column_epoch(ctx.dialect, inner.c.oldest))
             query = select(rows.root, oldest).select_from(joined).group_by(rows.root)
@@ -93,28 +95,28 @@ def _leaf(node: Any, ctx: c.Context) -> list[Candidate]:
     return []
 
 
-def _ageing(node: r.EventRule, ctx: c.Context) -> Candidate:
+def _ageing(node: r.EventRule, ctx: cx.Context) -> Candidate:
     """When the oldest counted event leaves the window a count can only fall, so only people
     it can flip are scheduled (a "3 or more" member, a "2 or fewer" non-member). A sum, an
     average or an extreme can move either way (values may be negative): everyone counted."""
     assert node.within_days is not None
-    offset = float(node.within_days * c.DAY)
+    offset = float(node.within_days * cx.DAY)
     flips = node.measure == "count"
     kept = ctx.totals.get(id(node))
     if kept is not None:
         query = select(kept.c.profile_id, kept.c.oldest)
-        return (query.where(*c.selecting(node, kept.c.total)) if flips else query), offset
-    rows = c.EventRows(ctx, node.name, node.where).since(node.within_days * c.DAY)
-    grouped, total, inner = c.event_totals(
+        return (query.where(*b.selecting(node, kept.c.total)) if flips else query), offset
+    rows = b.EventRows(ctx, node.name, node.where).since(node.within_days * cx.DAY)
+    grouped, total, inner = b.event_totals(
         rows, node.measure, node.property, oldest=func.min(rows.e.c.timestamp)
     )
     query = grouped.add_columns(func.min(column_epoch(ctx.dialect, inner.c.oldest)))
-    return (query.having(*c.selecting(node, total)) if flips else query), offset
+    return (query.having(*b.selecting(node, total)) if flips else query), offset
 
 
-def _date_flips(epoch: Any, op: str, days: int, ctx: c.Context) -> list[Candidate]:
-    span = days * c.DAY
-    base = select(c.PROFILE.c.id, epoch).where(c.live_profiles(ctx))
+def _date_flips(epoch: Any, op: str, days: int, ctx: cx.Context) -> list[Candidate]:
+    span = days * cx.DAY
+    base = select(cx.PROFILE.c.id, epoch).where(cx.live_profiles(ctx))
     if op in ("days_ago_more_than", "days_ago_within"):
         # Both flip when the date is `days` old; only dates younger than that still will.
         return [(base.where(epoch >= ctx.epoch(-span)), float(span))]
@@ -137,7 +139,7 @@ def anniversary_days(rule: Any) -> list[int]:
     ]
 
 
-def calendar_flips(rule: Any, ctx: c.Context, since: datetime) -> Select[Any]:
+def calendar_flips(rule: Any, ctx: cx.Context, since: datetime) -> Select[Any]:
     """Profiles whose birthday-style conditions flipped between `since` and now.
 
     A condition "within N days" admits a date when today + N reaches it and drops it the day
@@ -148,8 +150,8 @@ def calendar_flips(rule: Any, ctx: c.Context, since: datetime) -> Select[Any]:
     for window in anniversary_days(rule):
         for back in range(days + 1):
             day = ctx.now - timedelta(days=back)
-            month_days.update(c.month_days(day + timedelta(days=window), 0))
-            month_days.update(c.month_days(day - timedelta(days=1), 0))
+            month_days.update(cx.month_days(day + timedelta(days=window), 0))
+            month_days.update(cx.month_days(day - timedelta(days=1), 0))
     conditions = []
     for _path, node in r.walk(rule):
         if isinstance(node, r.TraitRule) and node.op == "anniversary_within":
@@ -160,4 +162,4 @@ def calendar_flips(rule: Any, ctx: c.Context, since: datetime) -> Select[Any]:
             continue
         assert operand.month_day is not None
         conditions.append(operand.month_day.in_(sorted(month_days)))
-    return select(c.PROFILE.c.id).where(c.live_profiles(ctx), any_of(conditions))
+    return select(cx.PROFILE.c.id).where(cx.live_profiles(ctx), any_of(conditions))

@@ -23,6 +23,7 @@ from otklik.profiles.repository import identities_for
 from otklik.profiles.service import identifier_type
 from otklik.segments import catalog as catalogs
 from otklik.segments import compiler as c
+from otklik.segments import context as cx
 from otklik.segments import repository as repo
 from otklik.segments import rules as r
 from otklik.segments.evaluate import Changes, record
@@ -206,7 +207,7 @@ def preview(
     """The live count and a few matching customers, for a builder being edited."""
     started = time.perf_counter()
     analysis = check(conn, workspace_id, body, segment_id)
-    ctx = c.Context(
+    ctx = cx.Context(
         workspace_id,
         now,
         conn.dialect.name,
@@ -225,8 +226,8 @@ def repo_profiles(conn: Connection, ids: list[uuid.UUID]) -> list[dict[str, Any]
     if not ids:
         return []
     rows = conn.execute(
-        select(c.PROFILE.c.id, c.PROFILE.c.email, c.PROFILE.c.phone, c.PROFILE.c.traits).where(
-            c.PROFILE.c.id.in_(ids)
+        select(cx.PROFILE.c.id, cx.PROFILE.c.email, cx.PROFILE.c.phone, cx.PROFILE.c.traits).where(
+            cx.PROFILE.c.id.in_(ids)
         )
     )
     return [person(row) for row in rows]

@@ -35,7 +35,7 @@ from otklik.insights import service as insights
 from otklik.insights.tasks import run_refit
 from otklik.kit.db import read_tx, write_tx
 from otklik.kit.time import utc_now
-from otklik.segments import compiler as c
+from otklik.segments import context as cx
 from otklik.segments import repository as repo
 from otklik.segments import schedule
 from otklik.segments.build import BuildResult, Progress, build, mark_failed
@@ -89,12 +89,12 @@ class SegmentLoop(PollingLoop):
                 return total
         raise TimeoutError(f"segments still busy after {timeout}s")
 
-    def base(self, conn: Connection, workspace_id: uuid.UUID, now: Any) -> c.Context:
+    def base(self, conn: Connection, workspace_id: uuid.UUID, now: Any) -> cx.Context:
         cached = self._consent.get(workspace_id)
         if cached is None or time.monotonic() - cached[0] > SETTINGS_TTL:
             regime = workspace_settings(conn, workspace_id).marketing_consent
             cached = self._consent[workspace_id] = (time.monotonic(), regime)
-        return c.Context(workspace_id, now, conn.dialect.name, marketing_consent=cached[1])
+        return cx.Context(workspace_id, now, conn.dialect.name, marketing_consent=cached[1])
 
     # -- 1. builds ----------------------------------------------------------------------------
     def build_waiting(self, progress: Progress | None = None) -> int:
@@ -194,7 +194,7 @@ class SegmentLoop(PollingLoop):
         self,
         conn: Connection,
         segments: list[Compiled],
-        base: c.Context,
+        base: cx.Context,
         wanted: dict[uuid.UUID, set[uuid.UUID]],
     ) -> Changes:
         """Re-evaluate the wanted profiles per segment, in dependency order, so a segment
