@@ -355,3 +355,25 @@ def test_profiles_changed_together_keep_the_segments_their_change_does_not_touch
     live.app.state.segments.run_once()
     assert member_ids(http, tenant, in_omsk["id"]) == {t1, t2}
     assert member_ids(http, tenant, browsers["id"]) == {t1}
+
+
+def test_the_current_segments_of_a_customer_are_not_crowded_out_by_past_stays(
+    http: httpx.Client, tenant: Tenant, live: LiveServer
+) -> None:
+    send(http, tenant, identify("c7", 0, city="Irkutsk", tier="gold"))
+    settle(live)
+    city = create(
+        http, tenant, {"kind": "trait", "field": "city", "op": "eq", "value": "Irkutsk"}, live
+    )
+    gold = create(
+        http, tenant, {"kind": "trait", "field": "tier", "op": "eq", "value": "gold"}, live
+    )
+    for tier in ("silver", "gold", "silver", "gold", "silver"):  # newer stays, all ended
+        send(http, tenant, identify("c7", 0, tier=tier))
+        settle(live)
+    c7 = pid_of(http, tenant, "user_id", "c7")
+    path = f"/api/v1/profiles/{c7}/segments"
+    now = http.get(path, params={"current": "true", "limit": 1}, headers=tenant.bearer).json()
+    assert [s["segment_id"] for s in now] == [city["id"]]
+    every = http.get(path, params={"limit": 100}, headers=tenant.bearer).json()
+    assert sorted(s["segment_id"] == gold["id"] for s in every) == [False, True, True, True]

@@ -199,6 +199,7 @@ def profile_segments(
 ) -> list[StayOut]:
     """The customer's stays in segments (the merged cluster's), newest first."""
     found = profiles.locate(ctx, profile_id)
-    rows = repo.history(ctx.conn, ctx.workspace_id, profile_ids=found.members, limit=limit)
-    stays = [StayOut.model_validate(row, from_attributes=True) for row in rows]
-    return [s for s in stays if s.exited_at is None] if current else stays
+    rows = repo.history(
+        ctx.conn, ctx.workspace_id, profile_ids=found.members, current=current, limit=limit
+    )
+    return [StayOut.model_validate(row, from_attributes=True) for row in rows]

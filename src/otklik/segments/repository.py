@@ -290,8 +290,10 @@ def history(
     *,
     segment_id: uuid.UUID | None = None,
     profile_ids: Sequence[uuid.UUID] | None = None,
+    current: bool = False,
     limit: int = 100,
 ) -> list[Row[Any]]:
+    """Stays in segments, newest first; `current` keeps the ones not ended."""
     query = (
         select(MEMBERSHIP, SEGMENT.c.name.label("segment_name"))
         .select_from(MEMBERSHIP.join(SEGMENT, SEGMENT.c.id == MEMBERSHIP.c.segment_id))
@@ -303,6 +305,8 @@ def history(
         query = query.where(MEMBERSHIP.c.segment_id == segment_id)
     if profile_ids is not None:
         query = query.where(MEMBERSHIP.c.profile_id.in_(profile_ids))
+    if current:
+        query = query.where(MEMBERSHIP.c.exited_at.is_(None))
     return list(conn.execute(query))
 
 

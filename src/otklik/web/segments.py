@@ -298,11 +298,13 @@ def current_segments(
     conn: Connection, workspace_id: uuid.UUID, profile_ids: list[uuid.UUID]
 ) -> list[Any]:
     """The segments a customer (all profiles of a merged cluster) is in now, newest first."""
-    stays = repo.history(conn, workspace_id, profile_ids=profile_ids, limit=CARD_STAYS)
+    stays = repo.history(
+        conn, workspace_id, profile_ids=profile_ids, current=True, limit=CARD_STAYS
+    )
     seen: set[uuid.UUID] = set()
     out = []
     for stay in stays:
-        if stay.exited_at is None and stay.segment_id not in seen:
+        if stay.segment_id not in seen:
             seen.add(stay.segment_id)
             out.append(stay)
     return out
