@@ -790,6 +790,7 @@ class SeededCopy:
         self.meta = self.dir / f"{name}.json" if self.dir else None
         self.workspace_id = uuid.UUID(int=0)
         self.sizes: dict[str, int] = {}
+        self.restored = False
 
     def restore(self) -> bool:
         if not (self.file and self.meta and self.path and self.file.exists()):
@@ -797,6 +798,7 @@ class SeededCopy:
         meta = orjson.loads(self.meta.read_bytes())
         self.workspace_id, self.sizes = uuid.UUID(meta["workspace_id"]), meta["sizes"]
         shutil.copyfile(self.file, self.path)
+        self.restored = True
         return True
 
     def save(self, engine: Any, ws: uuid.UUID, sizes: dict[str, int]) -> None:
@@ -843,7 +845,8 @@ def run(backend: str, args: argparse.Namespace) -> None:
                                "events": shop.events}  # fmt: skip
         if args.analyze and backend == "sqlite":
             tag["analyzed"] = True
-        emit(BENCH, "seed_seconds", time.perf_counter() - t0, "s", **sizes, **tag)
+        emit(BENCH, "seed_seconds", time.perf_counter() - t0, "s", **sizes, **tag,
+             restored_from=str(kept.file) if kept.restored else None)  # fmt: skip
         settings = Settings(database_url=url)
         loop = SegmentLoop(engine, settings)
         ids = create_segments(engine, ws_id)

@@ -107,3 +107,18 @@ def test_among_also_runs_through_sqlalchemy(engine: Engine, table: Table) -> Non
     with engine.connect() as conn:
         assert set(conn.execute(query, {"ids": IDS[1:3]}).scalars()) == set(IDS[1:3])
         assert list(conn.execute(query, {"ids": []})) == []
+
+
+def test_a_write_outside_a_transaction_begins_one_as_sqlalchemy_would(
+    engine: Engine, table: Table
+) -> None:
+    rename = Fast(
+        table.update()
+        .where(table.c.id == bindparam("id", type_=Uuid))
+        .values(label=bindparam("label", type_=String))
+    )
+    with engine.connect() as conn:
+        rename.execute(conn, {"id": IDS[0], "label": "gone"})
+        assert conn.in_transaction()
+        conn.rollback()
+        assert conn.execute(select(table.c.label).where(table.c.id == IDS[0])).scalar() == "L0"

@@ -182,14 +182,14 @@ class Fast:
             return
         plan = self._plan(conn.dialect)
         prepared = [self._args(plan, row) for row in rows]
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         for sql in {sql for sql, _ in prepared}:
             cursor.executemany(sql, [args for text, args in prepared if text == sql])
 
     def _run(self, conn: Connection, params: Mapping[str, Any] | None) -> tuple[_Plan, Any]:
         plan = self._plan(conn.dialect)
         sql, args = self._args(plan, params or {})
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        cursor = _cursor(conn)
         cursor.execute(sql, args)
         return plan, cursor
 
@@ -267,3 +267,9 @@ class Fast:
 
 def _converted(converters: list[Converter], row: Sequence[Any]) -> list[Any]:
     return [v if f is None or v is None else f(v) for f, v in zip(converters, row, strict=True)]
+
+
+def _cursor(conn: Connection) -> Any:
+    if not conn.in_transaction():
+        conn.begin()  # as SQLAlchemy's own first execute would ("autobegin")
+    return conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
