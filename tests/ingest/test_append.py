@@ -84,3 +84,40 @@ def test_the_fast_path_stores_exactly_what_the_plain_path_stores(engine):
         assert kinds == [("text",)]
     else:  # jsonb renders its own way; the values are what count
         assert [r[:6] + r[7:] for r in a] == [r[:6] + r[7:] for r in b]
+
+
+def test_the_request_path_hands_the_driver_what_the_row_path_does(engine):
+    """`accepted_params` (parsed events straight to driver values) equals rows made first."""
+    workspace_id = make_tenant(engine).id
+    received = datetime(2026, 5, 1, 6, 0, 0, 123456, tzinfo=UTC)
+    items = [
+        {"type": "track", "userId": "u", "event": "Order Completed", "messageId": "o-1"},
+        {"type": "page", "anonymousId": "a", "name": "Home", "messageId": "p-1"},
+        {
+            "type": "track",
+            "userId": "u",
+            "event": "Viewed",
+            "messageId": "t-1",
+            "originalTimestamp": "2026-05-01T05:00:00.250Z",
+            "sentAt": "2026-05-01T05:00:01Z",
+        },
+        {"type": "identify", "userId": "u", "traits": {"email": "a@b.c"}, "messageId": "i-1"},
+        {"type": "track", "userId": "u", "event": "e", "timestamp": "2026-05-01T08:00:00+03:00"},
+    ]
+    accepted = [
+        wire.normalise(
+            item,
+            forced_type=None,
+            shared_context={},
+            shared_integrations={},
+            batch_sent_at=None,
+            received_at=received,
+            client_ip="10.0.0.1",
+        )
+        for item in items
+    ]
+    d = Dialect(engine)
+    from_rows = repository.event_params(d, [a.row(workspace_id, received) for a in accepted])
+    direct = repository.accepted_params(d, workspace_id, received, accepted)
+    assert direct == from_rows
+    assert [p[-1] for p in direct] == [True, False, False, True, False]

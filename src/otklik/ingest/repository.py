@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from functools import cache
 from itertools import chain
 from typing import Any, cast
+from uuid import UUID
 
 from sqlalchemy import Connection, Table, func, insert, select
 
+from otklik.ingest.wire import Accepted
 from otklik.kit.rawsql import Dialect, memo, sqlite_time_from_iso
 from otklik.models import Event, RejectedEvent
 from otklik.models.event import PENDING
@@ -53,6 +56,40 @@ def event_params(d: Dialect, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, 
                 row["anonymous_id"],
                 when or stamp(row["timestamp"]),
                 received(row["received_at"]),
+                encoded,
+                needs_payload(kind, name, payload, rich),
+            )
+        )
+    return params
+
+
+def accepted_params(
+    d: Dialect, workspace_id: UUID, received_at: datetime, items: Sequence[Accepted]
+) -> list[tuple[Any, ...]]:
+    """`event_params` of `item.row(workspace_id, received_at)` for each item, without the rows.
+
+    The request path: building a dict per event only to read it back cost ~2 µs an event.
+    """
+    workspace, received = d.uuid(workspace_id), d.time(received_at)
+    stamp, postgres, rich, json = d.time, d.postgres, ORDER_EVENTS, d.json
+    params: list[tuple[Any, ...]] = []
+    append = params.append
+    for item in items:
+        kind, name, payload = item.type, item.name, item.payload
+        encoded: str | bytes = item.encoded or json(payload)
+        if postgres and isinstance(encoded, bytes):
+            encoded = encoded.decode()
+        when = None if postgres else sqlite_time_from_iso(item.timestamp_iso)
+        append(
+            (
+                workspace,
+                item.message_id,
+                kind,
+                name,
+                item.user_id,
+                item.anonymous_id,
+                when or stamp(item.timestamp),
+                received,
                 encoded,
                 needs_payload(kind, name, payload, rich),
             )

@@ -88,17 +88,16 @@ class IngestService:
             err = parsed.rejected[0]
             self._record_only(workspace_id, parsed, received_at)
             raise BadRequest(err.message, code=err.code)
-        events = [item.row(workspace_id, received_at) for item in parsed.accepted]
         rejected = [_rejected_row(workspace_id, r, received_at) for r in parsed.rejected]
         try:
-            await self.writer.write(events, rejected)
+            await self.writer.write_accepted(workspace_id, received_at, parsed.accepted, rejected)
         except Overloaded as exc:
             raise TooManyRequests("The server is busy; retry shortly", retry_after=1) from exc
         except Exception as exc:  # the store failed: nothing was committed, the SDK retries
             raise ServiceUnavailable(
                 "The events could not be stored; retry shortly", code="store_unavailable"
             ) from exc
-        out: dict[str, Any] = {"success": True, "accepted": len(events)}
+        out: dict[str, Any] = {"success": True, "accepted": len(parsed.accepted)}
         if parsed.rejected:
             out["rejected"] = [
                 {"index": r.index, "code": r.code, "message": r.message} for r in parsed.rejected

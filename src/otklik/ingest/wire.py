@@ -344,20 +344,48 @@ def _event_time(
     An explicit `timestamp` (server SDKs, historical imports) is kept as sent.
     """
     get = msg.get
-    original = _time(get("originalTimestamp"), "originalTimestamp")
+    original_text = get("originalTimestamp")
+    original = _time(original_text, "originalTimestamp")
     sent_at = _time(get("sentAt", batch_sent_at), "sentAt")
-    explicit = _time(get("timestamp"), "timestamp")
+    explicit_text = get("timestamp")
+    explicit = _time(explicit_text, "timestamp")
     if explicit is not None:
-        when = explicit
-    elif original is not None and sent_at is not None:
+        return _canonical(str(explicit_text)) or _iso(explicit), explicit
+    if original is not None and sent_at is not None:
         try:
             when = received_at - (sent_at - original)
         except OverflowError as exc:
             raise ItemError(
                 "invalid_timestamp", "sentAt and originalTimestamp are too far apart"
             ) from exc
-    elif original is not None:
-        when = original
-    else:
-        return received_iso, received_at
-    return _iso(when), when
+        return _iso(when), when
+    if original is not None:
+        return _canonical(str(original_text)) or _iso(original), original
+    return received_iso, received_at
+
+
+def _canonical(text: str) -> str | None:
+    """`_iso` of a timestamp that `_time` parsed, taken from its text when SDKs' shape allows.
+
+    Formatting a datetime costs ~3 µs here, a tenth of everything else done per event; the
+    ISO text SDKs send ("2026-05-01T13:51:03.196Z", or with 0 or 6 decimals) already holds
+    the same digits, so only the fraction needs padding. None for any other shape.
+    """
+    size = len(text)
+    if size not in (20, 24, 27) or text[size - 1] != "Z":
+        return None
+    # The extended calendar form only: a week date ("2026-W18-5T...") has other digits.
+    if text[4] != "-" or text[7] != "-" or text[5] not in "01" or text[10] != "T":
+        return None
+    if text[13] != ":" or text[16] != ":":
+        return None
+    if size == 20:
+        return text
+    if text[19] != ".":
+        return None
+    if size == 24:
+        digits = text[20:23]
+        return text[:19] + "Z" if digits == "000" else text[:23] + "000Z"
+    if size == 27:
+        return text[:19] + "Z" if text[20:26] == "000000" else text
+    return None

@@ -12,13 +12,16 @@ import asyncio
 import logging
 import queue
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Engine
 
 from otklik.ingest import repository
+from otklik.ingest.wire import Accepted
 from otklik.kit.db import write_tx
 from otklik.kit.rawsql import Dialect
 
@@ -77,13 +80,27 @@ class EventWriter:
 
     async def write(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
         """Store the rows durably; returns how many events were new (not duplicates)."""
+        return await self._write(self._params(events), rejected)
+
+    async def write_accepted(
+        self,
+        workspace_id: uuid.UUID,
+        received_at: datetime,
+        accepted: list[Accepted],
+        rejected: list[dict[str, Any]],
+    ) -> int:
+        """`write` for one request's parsed events, as `Accepted.row` would give them."""
+        params = repository.accepted_params(self._dialect, workspace_id, received_at, accepted)
+        return await self._write(params, rejected)
+
+    async def _write(self, params: list[tuple[Any, ...]], rejected: list[dict[str, Any]]) -> int:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[int] = loop.create_future()
 
         def done(result: int | BaseException) -> None:
             loop.call_soon_threadsafe(_resolve, future, result)
 
-        self._submit(_Job(self._params(events), rejected, done))
+        self._submit(_Job(params, rejected, done))
         return await future
 
     def write_sync(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
