@@ -60,10 +60,11 @@ class Compiled:
         if found is None:
             clock = cx.Clock(base.now)
             ctx = self.context(base).parametrised(clock)
-            dues = schedule.candidates(self.rules, ctx) if self.analysis.time_relative else []
-            found = self._prepared[key] = Prepared(
-                clock, Fast(c.members(self.rules, ctx)), [(Fast(q), at) for q, at in dues]
+            rows = schedule.due_rows(schedule.candidates(self.rules, ctx), ctx)
+            dues = (
+                Fast(repo.dues_from(self.id, self.workspace_id, rows)) if rows is not None else None
             )
+            found = self._prepared[key] = Prepared(clock, Fast(c.members(self.rules, ctx)), dues)
         return found
 
     def affected_by(self, topics: set[str]) -> bool:
@@ -74,7 +75,7 @@ class Compiled:
 class Prepared:
     clock: cx.Clock
     members: Fast
-    dues: list[tuple[Fast, float]]
+    dues: Fast | None  # the INSERT of the scoped profiles' due times
 
     def set(self, now: datetime, profile_ids: Sequence[uuid.UUID]) -> None:
         self.clock.now = now
@@ -138,10 +139,11 @@ def reevaluate(
         changes.exited.extend(exited)
         counts[segment.id] = len(entered) - len(exited)
         if segment.analysis.time_relative:
+            repo.drop_dues(conn, segment.id, profile_ids)
             prepared = segment.prepared(base)
-            prepared.set(now, profile_ids)
-            dues = schedule.due_times(conn, prepared.dues, now)
-            repo.set_dues(conn, base.workspace_id, segment.id, profile_ids, dues)
+            if prepared.dues is not None:
+                prepared.set(now, profile_ids)
+                prepared.dues.execute(conn)
     record(conn, base.workspace_id, {s.id: s.name for s in segments}, changes, now)
     repo.add_counts(conn, counts)
     return changes

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from sqlalchemy import (
     Connection,
+    Insert,
     Integer,
     Row,
     Select,
@@ -84,11 +85,6 @@ DROP_DUES = Fast(
     delete(DUE).where(
         DUE.c.segment_id == bindparam("due_segment", type_=Uuid),
         among(DUE.c.profile_id, ids_param("pids")),
-    )
-)
-ADD_DUES = Fast(
-    insert(DUE).values(
-        {name: bindparam(name, type_=DUE.c[name].type) for name in DUE.c.keys()}  # noqa: SIM118
     )
 )
 ROOTS = Fast(
@@ -342,18 +338,17 @@ def dirty_backlog(conn: Connection) -> int:
 
 
 # -- due times -------------------------------------------------------------------------------
-def set_dues(
-    conn: Connection,
-    workspace_id: uuid.UUID,
-    segment_id: uuid.UUID,
-    profile_ids: Sequence[uuid.UUID],
-    dues: dict[uuid.UUID, datetime],
-) -> None:
-    """Replace the due times of these profiles in this segment (none left where none given)."""
+def drop_dues(conn: Connection, segment_id: uuid.UUID, profile_ids: Sequence[uuid.UUID]) -> None:
     for chunk in _chunks(profile_ids):
         DROP_DUES.execute(conn, {"due_segment": segment_id, "pids": chunk})
-    where = {"segment_id": segment_id, "workspace_id": workspace_id}
-    ADD_DUES.many(conn, [{**where, "profile_id": pid, "due_at": at} for pid, at in dues.items()])
+
+
+def dues_from(segment_id: uuid.UUID, workspace_id: uuid.UUID, rows: Select[Any]) -> Insert:
+    """An INSERT of a segment's due times from a SELECT of (profile, due_at)."""
+    found = rows.subquery()
+    pid, due_at = list(found.c)[:2]
+    source = select(literal(segment_id, Uuid), pid, literal(workspace_id, Uuid), due_at)
+    return insert(DUE).from_select(["segment_id", "profile_id", "workspace_id", "due_at"], source)
 
 
 def replace_all_dues(
@@ -361,14 +356,8 @@ def replace_all_dues(
 ) -> None:
     """Every due time of a segment, from a SELECT of (profile, due_at), in one statement."""
     conn.execute(delete(DUE).where(DUE.c.segment_id == segment_id))
-    if rows is None:
-        return
-    found = rows.subquery()
-    pid, due_at = list(found.c)[:2]
-    source = select(literal(segment_id, Uuid), pid, literal(workspace_id, Uuid), due_at)
-    conn.execute(
-        insert(DUE).from_select(["segment_id", "profile_id", "workspace_id", "due_at"], source)
-    )
+    if rows is not None:
+        conn.execute(dues_from(segment_id, workspace_id, rows))
 
 
 def take_due(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:

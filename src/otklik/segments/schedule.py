@@ -10,13 +10,11 @@ change nothing costs one cheap evaluation; a missing one would be a wrong answer
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, Select, func, select, union_all
+from sqlalchemy import Select, func, select, union_all
 
-from otklik.kit.fastsql import Fast
 from otklik.segments import behaviour as b
 from otklik.segments import compiler as c
 from otklik.segments import context as cx
@@ -34,27 +32,11 @@ def candidates(rule: Any, ctx: cx.Context) -> list[Candidate]:
     return out
 
 
-def due_times(
-    conn: Connection, queries: list[tuple[Fast, float]], now: datetime
-) -> dict[uuid.UUID, datetime]:
-    """The earliest future flip time per profile (profiles with none are left out)."""
-    at_now = now.timestamp()
-    best: dict[uuid.UUID, float] = {}
-    for query, offset in queries:
-        for row in query.rows(conn):
-            pid, epoch = tuple(row)
-            if epoch is None:
-                continue
-            at = float(epoch) + offset
-            if at > at_now and at < best.get(pid, float("inf")):
-                best[pid] = at
-    # One second late rather than early: at the exact boundary the condition has not flipped.
-    return {pid: datetime.fromtimestamp(at + 1, UTC) for pid, at in best.items()}
-
-
 def due_rows(queries: list[Candidate], ctx: cx.Context) -> Select[Any] | None:
-    """The same due times as `due_times`, as one set-based SELECT of (profile, due_at):
-    a full build schedules a million people without bringing a row into Python."""
+    """The earliest future flip time per profile, as one set-based SELECT of (profile, due_at):
+    a full build schedules a million people without bringing a row into Python, and the
+    incremental path writes a changed profile's with one INSERT … SELECT. One second late
+    rather than early: at the exact boundary the condition has not flipped yet."""
     if not queries:
         return None
     parts = []
@@ -66,7 +48,7 @@ def due_rows(queries: list[Candidate], ctx: cx.Context) -> Select[Any] | None:
     soonest = func.min(every.c.at)
     return (
         select(every.c.pid, epoch_to_time(ctx.dialect, soonest))
-        .where(every.c.at > ctx.now.timestamp())
+        .where(every.c.at > ctx.epoch())
         .group_by(every.c.pid)
     )
 

@@ -239,7 +239,7 @@ class SegmentLoop(PollingLoop):
                 known = {s.id for s in mine}
                 for sid, pids in by_segment.items():
                     if sid not in known:  # deleted, or no longer time-relative
-                        repo.set_dues(conn, workspace_id, sid, sorted(pids), {})
+                        repo.drop_dues(conn, sid, sorted(pids))
                 self._pass(conn, mine, self.base(conn, workspace_id, now), by_segment)
             return len(rows)
 
