@@ -2,10 +2,11 @@
 
     python bench/send.py [--messages 3000] [--pool 32] [--workers 4] [--batch 100]
 
-The sink (aiosmtpd) runs in its own process, as a real relay would. Stages, each measured
-on its own, then together:
+The sink (tests/support/fast_smtp_sink.py, which offers PIPELINING as Postfix does) runs in
+its own process, as a real relay would. Stages, each measured on its own, then together:
   render     template render + link rewriting + open pixel per message (one core)
-  smtp       pooled SMTP sends of ready messages (aiosmtplib, --pool connections)
+  smtp       pooled SMTP sends of ready messages (--pool connections), pipelined;
+             smtp_lockstep: the same against a sink that does not offer PIPELINING
   pipeline   end to end: claim, consent/suppression/policy checks, render, send, record,
              from --workers threads over batches of --batch, like the huey consumer
 Baseline in the same run: the naive way (MJML converted per message and one SMTP
@@ -33,9 +34,9 @@ from bench.common import emit, store
 BENCH = "send"
 
 
-def start_sink() -> tuple[subprocess.Popen[str], int]:
+def start_sink(*options: str) -> tuple[subprocess.Popen[str], int]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fast_smtp_sink"],
+        [sys.executable, "-m", "tests.support.fast_smtp_sink", *options],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -365,7 +366,23 @@ def main() -> None:
     sink, port = start_sink()
     try:
         smtp = bench_smtp(args.messages, port, args.pool)
-        emit(BENCH, "smtp", smtp, "messages/s", pool=args.pool, body="16 KB HTML")
+        lockstep_sink, lockstep_port = start_sink("--no-pipelining")
+        try:
+            lockstep = bench_smtp(args.messages, lockstep_port, args.pool)
+        finally:
+            stop_sink(lockstep_sink)
+        emit(
+            BENCH,
+            "smtp",
+            smtp,
+            "messages/s",
+            pool=args.pool,
+            body="16 KB HTML",
+            pipelining=True,
+            baseline=round(lockstep, 1),
+            ratio=round(smtp / lockstep, 2),
+        )
+        emit(BENCH, "smtp_lockstep", lockstep, "messages/s", pool=args.pool, pipelining=False)
         naive = bench_naive(args.naive, port)
         emit(BENCH, "naive", naive, "messages/s", how="mjml per message, connection per message")
         backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]

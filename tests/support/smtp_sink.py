@@ -15,6 +15,8 @@ Faults are plain attributes, read on every command, so a test can change them mi
   when the client starts the next one (a relay that timed out the idle session);
 - `delay_seconds`: every RCPT is answered this late (client timeouts).
 
+`pipelining=True` adds PIPELINING to the EHLO reply (the client then pipelines its envelope).
+
 `python -m tests.support.smtp_sink` runs one in its own process for benchmarks (see `main`).
 
 TLS uses a self-signed certificate for localhost/127.0.0.1 made at run time (`cert_path`).
@@ -143,6 +145,19 @@ class _Handler:
     def __init__(self, sink: SmtpSink) -> None:
         self.sink = sink
 
+    async def handle_EHLO(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        session.host_name = hostname  # aiosmtpd leaves this to a handler that has the hook
+        if self.sink.pipelining:
+            return [*responses[:-1], "250-PIPELINING", responses[-1]]
+        return responses
+
     async def _hang_up(self, server: SMTP) -> str:
         if server.transport is not None:
             server.transport.close()
@@ -242,12 +257,16 @@ class SmtpSink:
         drop_after_messages: int | None = None,
         delay_seconds: float = 0.0,
         keep_messages: bool = True,
+        pipelining: bool = False,
     ) -> None:
         if starttls and implicit_tls:
             raise ValueError("choose STARTTLS or implicit TLS, not both")
         self.host = "127.0.0.1"
         self.port = 0
         self.starttls = starttls
+        # Offer PIPELINING in EHLO; aiosmtpd reads commands in order from its stream, so it
+        # answers pipelined commands correctly.
+        self.pipelining = pipelining
         self.implicit_tls = implicit_tls
         self.auth = auth
         self.reject = frozenset(a.lower() for a in reject)

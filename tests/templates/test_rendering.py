@@ -197,3 +197,37 @@ def test_check_variables_reports_syntax_errors_like_compile() -> None:
     with pytest.raises(TemplateError) as info:
         check_variables("{{ a }\n")
     assert info.value.code == "template_error"
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "{{ d.x }}",
+        "{{ d.nested.y }}",
+        "{{ d.missing }}|{{ d.missing.deeper }}|{{ d.missing|default('?') }}",
+        # A dict method wins over an item of the same name, as in Jinja itself.
+        "{{ d.items()|list|length }}|{{ d.get('x') }}|{{ d['items'] }}|{{ d.keys()|list }}",
+        "{% for p in d.products %}{{ p.name }}:{{ p.price }};{% endfor %}",
+        "{{ d.nested.values()|list }}|{{ d.nested.copy is defined }}|{{ d.x.real }}",
+    ],
+)
+def test_dotted_access_on_dicts_reads_exactly_as_jinja_reads_it(source: str) -> None:
+    from jinja2 import ChainableUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    data = {
+        "d": {
+            "x": 1,
+            "items": 5,
+            "nested": {"y": "Ы"},
+            "products": [{"name": "чай", "price": 10}, {"name": "мёд", "price": 20}],
+        }
+    }
+    jinja = ImmutableSandboxedEnvironment(undefined=ChainableUndefined)
+    assert compile_text(source, "text").render(data) == jinja.from_string(source).render(data)
+
+
+def test_unsafe_attributes_of_dicts_are_still_refused_at_render() -> None:
+    with pytest.raises(TemplateError) as info:
+        compile_text("{{ d.__class__ }}", "text").render({"d": {"__class__": "item"}})
+    assert info.value.code == "template_unsafe"

@@ -9,9 +9,12 @@ them only at spaces. Two reasons, both measured:
 - The default folder RFC 2047-encodes any long word, and an encoded `List-Unsubscribe` URL is
   one that no mailbox provider finds, which silently breaks one-click unsubscribe (RFC 8058).
 
-Bodies are always 7-bit clean (7bit, quoted-printable or base64, whichever is smallest), so
-the same bytes pass any relay whether or not it offers 8BITMIME; both encoders are the C ones
-in `binascii`, since the standard library's quoted-printable encoder is pure Python.
+The adapter does not build these objects per message any more: `mime_bytes.render_message`
+writes the same bytes directly, and this module is the reference it is tested against.
+
+Bodies are 7-bit clean (7bit, quoted-printable or base64, whichever is smallest) unless the
+server offers 8BITMIME (see `encode_body`); both encoders are the C ones in `binascii`, since
+the standard library's quoted-printable encoder is pure Python.
 """
 
 from __future__ import annotations
@@ -78,29 +81,34 @@ class WirePolicy(EmailPolicy):
         return 1 if name.lower() in _UNIQUE_HEADERS else None
 
     def fold(self, name: str, value: str) -> str:
-        line = f"{name}: {value}"
-        if len(line) <= FOLD_AT:
-            return line + self.linesep
-        head, _, rest = line.partition(" ")
-        # The first word stays beside the name: a fold right after the colon would make a
-        # leading space part of the value.
-        words = rest.split(" ")
-        lines: list[str] = []
-        current = f"{head} {words[0]}"
-        for word in words[1:]:
-            # Never fold before an empty word: a line of only whitespace is not allowed.
-            if word and len(current) + 1 + len(word) > FOLD_AT:
-                lines.append(current)
-                current = " " + word
-            else:
-                current = f"{current} {word}"
-        lines.append(current)
-        if any(len(item) > MAX_LINE_OCTETS for item in lines):
-            raise ValueError(f"header {name!r} has a word too long for one line")
-        return self.linesep.join(lines) + self.linesep
+        return fold_header(name, value, self.linesep)
 
     def fold_binary(self, name: str, value: str) -> bytes:
         return self.fold(name, value).encode("utf-8" if self.utf8 else "ascii")
+
+
+def fold_header(name: str, value: str, linesep: str = "\r\n") -> str:
+    """`Name: value` and its line end, folded at spaces only (see WirePolicy)."""
+    line = f"{name}: {value}"
+    if len(line) <= FOLD_AT:
+        return line + linesep
+    head, _, rest = line.partition(" ")
+    # The first word stays beside the name: a fold right after the colon would make a
+    # leading space part of the value.
+    words = rest.split(" ")
+    lines: list[str] = []
+    current = f"{head} {words[0]}"
+    for word in words[1:]:
+        # Never fold before an empty word: a line of only whitespace is not allowed.
+        if word and len(current) + 1 + len(word) > FOLD_AT:
+            lines.append(current)
+            current = " " + word
+        else:
+            current = f"{current} {word}"
+    lines.append(current)
+    if any(len(item) > MAX_LINE_OCTETS for item in lines):
+        raise ValueError(f"header {name!r} has a word too long for one line")
+    return linesep.join(lines) + linesep
 
 
 POLICY = WirePolicy(linesep="\r\n")
@@ -184,9 +192,13 @@ def _eight_bit_lines(data: bytes) -> bytes | None:
     line break where a space was reads the same. A line with no space to break at (a long
     URL, a data: image) makes the body go as base64 instead.
     """
-    data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    if b"\r" in data:
+        data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    lines = data.split(b"\n")
+    if max(map(len, lines)) <= MAX_LINE_OCTETS:
+        return b"\r\n".join(lines)
     out: list[bytes] = []
-    for line in data.split(b"\n"):
+    for line in lines:
         start, end = 0, len(line)
         # Positions, not slices of the rest: a 45 KB line would be copied once per break.
         while end - start > MAX_LINE_OCTETS:
@@ -241,6 +253,7 @@ def build_message(
     utf8: bool = False,
     date: datetime | None = None,
     eight_bit: bool = False,
+    boundary: str | None = None,
 ) -> EmailMessage:
     """The EmailMessage for `message`.
 
@@ -278,9 +291,14 @@ def build_message(
     _fill_text(html_part, "html", message.html, eight_bit)
     # "=_" never occurs in quoted-printable or base64 output, so the boundary cannot collide
     # with an encoded body and the generator's search of the whole text for one is skipped.
-    msg["Content-Type"] = f'multipart/alternative; boundary="=_otklik_{uuid.uuid4().hex}"'
+    boundary = boundary or new_boundary()
+    msg["Content-Type"] = f'multipart/alternative; boundary="{boundary}"'
     msg.set_payload([text_part, html_part])
     return msg
+
+
+def new_boundary() -> str:
+    return f"=_otklik_{uuid.uuid4().hex}"
 
 
 def _write(part: MIMEPart, policy: WirePolicy, out: list[bytes]) -> None:

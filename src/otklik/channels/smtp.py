@@ -17,6 +17,13 @@ Classification of server replies and faults (the `code` of the result):
 - `invalid_email`, `invalid_message`, `smtputf8_unsupported` (Failed): this message cannot be
   sent as it is, whatever the relay does.
 
+When the server offers PIPELINING (RFC 2920), each message's MAIL, RCPT and DATA go in one
+write and the message follows the 354: two round trips instead of four, at about a quarter
+of the CPU of aiosmtplib's transaction (`smtp_pipelining`). Other servers get aiosmtplib's
+lock-step transaction; the replies are classified the same way on both paths. The message
+bytes come from `mime_bytes.render_message`, which writes what `mime.build_message` +
+`flatten` would.
+
 A pooled session the server closed while idle is detected when it is reused and the message is
 sent once more on a fresh session; the stable Message-ID lets receivers drop the rare
 duplicate when the server had accepted the message before the connection broke.
@@ -51,7 +58,9 @@ from otklik.channels.base import (
     Sent,
 )
 from otklik.channels.bounces import parse_receipts
-from otklik.channels.mime import Sender, build_message, flatten, message_id_header
+from otklik.channels.mime import Sender, message_id_header
+from otklik.channels.mime_bytes import render_message
+from otklik.channels.smtp_pipelining import Wire
 
 DEFAULT_PORTS = {"none": 25, "starttls": 587, "tls": 465}
 # Enhanced status codes (RFC 3463) of 5.1.x that blame the sender, not the recipient.
@@ -136,6 +145,8 @@ class SmtpConfig(ChannelConfig):
 class _Session:
     client: aiosmtplib.SMTP
     sent: int = 0
+    # Set when the server offers PIPELINING: transactions then go through it, not aiosmtplib.
+    wire: Wire | None = None
 
     def drop(self) -> None:
         # RuntimeError: the event loop that owned the transport is already closed.
@@ -252,9 +263,7 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
         # 8-bit bodies once a session of this server has said it takes them (8BITMIME).
         eight_bit = self._eight_bit
         try:
-            raw = flatten(
-                build_message(message, self._sender, to=to, utf8=utf8, eight_bit=eight_bit)
-            )
+            raw = render_message(message, self._sender, to=to, utf8=utf8, eight_bit=eight_bit)
         except ValueError as exc:
             return Failed("invalid_message", str(exc))
         pool = self._current_pool()
@@ -325,6 +334,8 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
         if client.is_ehlo_or_helo_needed:
             await client.ehlo()
         self._eight_bit = client.supports_extension("8bitmime")
+        if client.supports_extension("pipelining"):
+            return _Session(client, wire=Wire(client))
         return _Session(client)
 
     async def _transmit(
@@ -333,6 +344,10 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
         options = ["SMTPUTF8"] if utf8 else []
         if eight_bit:
             options.append("BODY=8BITMIME")
+        if session.wire is not None:
+            return await session.wire.send(
+                self._sender.address, to, raw, options, self.config.timeout_seconds
+            )
         _, reply = await session.client.sendmail(
             self._sender.address, [to], raw, mail_options=options or None
         )
@@ -351,8 +366,12 @@ class SmtpEmailAdapter(Adapter[SmtpConfig]):
             await self._quit(session)
 
     async def _quit(self, session: _Session) -> None:
+        timeout = min(self.config.timeout_seconds, 5.0)
         try:
-            await session.client.quit(timeout=min(self.config.timeout_seconds, 5.0))
+            if session.wire is not None:
+                await session.wire.quit(timeout)
+            else:
+                await session.client.quit(timeout=timeout)
         except _FAULTS:
             pass
         finally:

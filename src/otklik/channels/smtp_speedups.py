@@ -50,6 +50,14 @@ class _PeriodQuoter:
         return repl + out[1:] if out.startswith(b".") else out
 
 
+_QUOTER = _PeriodQuoter()
+
+
+def stuff_periods(message: bytes) -> bytes:
+    """A normalised payload dot-stuffed for DATA (the terminating "." not added)."""
+    return _QUOTER.sub(b"..", message)
+
+
 def install() -> None:
     protocol.normalize_message_line_endings = normalise_line_endings
     smtp.normalize_message_line_endings = normalise_line_endings

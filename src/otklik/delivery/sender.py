@@ -178,9 +178,10 @@ class Sender:
         await gate.bucket.take()
         async with gate.in_flight:
             try:
-                result = await asyncio.wait_for(
-                    gate.adapter.send(message), gate.adapter.config.timeout_seconds * 2 + 5
-                )
+                # asyncio.timeout, not wait_for: no extra task per message (3.11's wait_for
+                # wraps the coroutine in one), which was 10 % of the sending thread's CPU.
+                async with asyncio.timeout(gate.adapter.config.timeout_seconds * 2 + 5):
+                    result = await gate.adapter.send(message)
             except TimeoutError:
                 result = RetryLater("timeout", "the provider did not answer in time")
             except Exception as exc:  # an adapter bug must not lose the message
