@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import text
 
@@ -24,15 +25,7 @@ def rows_for(workspace_id, count: int, received: datetime, prefix: str = "a"):
             # Whole seconds on some: isoformat leaves out a zero microsecond.
             "timestamp": f"2026-05-01T05:58:{i % 60:02d}{'.5' if i % 2 else ''}Z",
         }
-        accepted = wire.normalise(
-            item,
-            forced_type=None,
-            shared_context={},
-            shared_integrations={},
-            batch_sent_at=None,
-            received_at=received,
-            client_ip=None,
-        )
+        accepted = normalised(item, received)
         out.append(accepted.row(workspace_id, received))
     return out
 
@@ -104,20 +97,22 @@ def test_the_request_path_hands_the_driver_what_the_row_path_does(engine):
         {"type": "identify", "userId": "u", "traits": {"email": "a@b.c"}, "messageId": "i-1"},
         {"type": "track", "userId": "u", "event": "e", "timestamp": "2026-05-01T08:00:00+03:00"},
     ]
-    accepted = [
-        wire.normalise(
-            item,
-            forced_type=None,
-            shared_context={},
-            shared_integrations={},
-            batch_sent_at=None,
-            received_at=received,
-            client_ip="10.0.0.1",
-        )
-        for item in items
-    ]
+    accepted = [normalised(item, received, client_ip="10.0.0.1") for item in items]
     d = Dialect(engine)
     from_rows = repository.event_params(d, [a.row(workspace_id, received) for a in accepted])
     direct = repository.accepted_params(d, workspace_id, received, accepted)
     assert direct == from_rows
     assert [p[-1] for p in direct] == [True, False, False, True, False]
+
+
+def normalised(item: dict[str, Any], received: datetime, client_ip: str | None = None) -> Any:
+    """One item as the request path accepts it (no batch context)."""
+    return wire.normalise(
+        item,
+        forced_type=None,
+        shared_context={},
+        shared_integrations={},
+        batch_sent_at=None,
+        received_at=received,
+        client_ip=client_ip,
+    )

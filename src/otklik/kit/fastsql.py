@@ -7,6 +7,9 @@ half of the loop's time in a profile. A `Fast` statement keeps SQLAlchemy for wh
 at — building and compiling the SQL, and the types' bind and result conversions — and skips
 the per-execution machinery: the SQL text, the parameters and the converters are worked out
 once, then each run is one `cursor.execute` on the connection's current transaction.
+(`kit/rawsql.py` is the other way, for a few statements simple enough to write by hand with
+values converted by hand; `Fast` is for statements built from SQLAlchemy constructs, such as
+a segment's compiled rules.)
 
 Lists of ids that change from run to run go through `among`: on PostgreSQL one array
 parameter (`= ANY`); on SQLite a list of parameters (`IN (:a__0, :a__1)`), because SQLite's
