@@ -11,9 +11,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Connection, Select, Uuid, literal, select, union_all
+from sqlalchemy import Connection
 
 from otklik.kit.fastsql import Fast
 from otklik.profiles.events_repository import OwnEvent, append_own_events
@@ -109,97 +109,42 @@ def matching(
     return {pid for (pid,) in prepared.members.rows(conn)}
 
 
-# One statement for the members of several segments (see `matching_each`), by the identity
-# of their prepared statements; bounded, as combinations of segments come and go with edits.
-_UNIONS: dict[tuple[int, ...], tuple[list[Prepared], Fast]] = {}
-UNIONS_KEPT = 256
-
-Batch = Sequence[tuple[Compiled, Sequence[uuid.UUID]]]
-
-
-def matching_each(
-    conn: Connection, batch: Batch, base: cx.Context
-) -> dict[uuid.UUID, set[uuid.UUID]]:
-    """Each segment's members among its own profiles, in one round trip: a UNION ALL of the
-    segments' prepared statements, each reading its own clock."""
-    prepared = [segment.prepared(base) for segment, _ in batch]
-    for (_, pids), one in zip(batch, prepared, strict=True):
-        one.set(base.now, pids)
-    found: dict[uuid.UUID, set[uuid.UUID]] = {segment.id: set() for segment, _ in batch}
-    if len(batch) == 1:
-        found[batch[0][0].id] = {pid for (pid,) in prepared[0].members.rows(conn)}
-        return found
-    key = tuple(id(one) for one in prepared)
-    kept = _UNIONS.get(key)
-    if kept is None or any(a is not b for a, b in zip(kept[0], prepared, strict=True)):
-        if len(_UNIONS) >= UNIONS_KEPT:
-            _UNIONS.clear()
-        kept = _UNIONS[key] = (prepared, Fast(_union(batch, prepared)))
-    for sid, pid in kept[1].rows(conn):
-        found[sid].add(pid)
-    return found
-
-
-def _union(batch: Batch, prepared: list[Prepared]) -> Any:
-    parts = []
-    for (segment, _), one in zip(batch, prepared, strict=True):
-        members = cast(Select[Any], one.members.statement).subquery()
-        parts.append(select(literal(segment.id, Uuid).label("sid"), members.c.id))
-    return union_all(*parts)
-
-
 def reevaluate(
     conn: Connection,
     segments: Sequence[Compiled],
     base: cx.Context,
     profile_ids: Sequence[uuid.UUID],
+    before: set[tuple[uuid.UUID, uuid.UUID]] | None = None,
 ) -> Changes:
-    """Evaluate the profiles against the segments and apply the differences."""
-    return reevaluate_each(conn, [(s, profile_ids) for s in segments], base)
+    """Evaluate the profiles against the segments and apply the differences.
 
-
-def reevaluate_each(
-    conn: Connection,
-    batch: Batch,
-    base: cx.Context,
-    known: set[tuple[uuid.UUID, uuid.UUID]] | None = None,
-    covered: frozenset[uuid.UUID] = frozenset(),
-) -> Changes:
-    """Each segment against its own profiles, and the differences applied.
-
-    `known` may carry current memberships read once for a whole pass; it is trusted for the
-    segments in `covered` (whose profiles it was read for), the others are read here.
+    `before` may carry the current memberships of these profiles, read once for many calls.
     """
     changes = Changes()
-    batch = [(segment, pids) for segment, pids in batch if pids]
-    if not batch:
+    if not segments or not profile_ids:
         return changes
-    before = set(known or ())
-    missing = [(segment, pids) for segment, pids in batch if segment.id not in covered]
-    if missing:
-        everyone = sorted(set().union(*(pids for _, pids in missing)))
-        before |= repo.current(conn, [segment.id for segment, _ in missing], everyone)
+    if before is None:
+        before = repo.current(conn, [s.id for s in segments], profile_ids)
     now = base.now
+    asked = set(profile_ids)
     counts: dict[uuid.UUID, int] = {}
-    found = matching_each(conn, batch, base)
-    for segment, pids in batch:
-        changes.evaluated += len(pids)
+    for segment in segments:
+        found = matching(conn, segment, base, profile_ids)
+        changes.evaluated += len(profile_ids)
         # `before` may hold other profiles too (read once for a whole pass): only these count.
-        asked = set(pids)
         was = {pid for sid, pid in before if sid == segment.id and pid in asked}
-        now_in = found[segment.id]
-        entered = [(segment.id, pid) for pid in sorted(now_in - was)]
-        exited = [(segment.id, pid) for pid in sorted(was - now_in)]
+        entered = [(segment.id, pid) for pid in sorted(found - was)]
+        exited = [(segment.id, pid) for pid in sorted(was - found)]
         changes.entered.extend(entered)
         changes.exited.extend(exited)
         counts[segment.id] = len(entered) - len(exited)
         if segment.analysis.time_relative:
-            repo.drop_dues(conn, segment.id, pids)
+            repo.drop_dues(conn, segment.id, profile_ids)
             prepared = segment.prepared(base)
             if prepared.dues is not None:
-                prepared.set(now, pids)
+                prepared.set(now, profile_ids)
                 prepared.dues.execute(conn)
-    record(conn, base.workspace_id, {s.id: s.name for s, _ in batch}, changes, now)
+    record(conn, base.workspace_id, {s.id: s.name for s in segments}, changes, now)
     repo.add_counts(conn, counts)
     return changes
 

@@ -39,7 +39,7 @@ from otklik.segments import context as cx
 from otklik.segments import repository as repo
 from otklik.segments import schedule
 from otklik.segments.build import BuildResult, Progress, build, mark_failed
-from otklik.segments.evaluate import Changes, Compiled, reevaluate, reevaluate_each
+from otklik.segments.evaluate import Changes, Compiled, reevaluate
 from otklik.segments.loading import SegmentCache, compile_row, in_dependency_order
 from otklik.worker.polling import PollingLoop
 
@@ -198,10 +198,7 @@ class SegmentLoop(PollingLoop):
         wanted: dict[uuid.UUID, set[uuid.UUID]],
     ) -> Changes:
         """Re-evaluate the wanted profiles per segment, in dependency order, so a segment
-        that refers to another sees this pass's entries and exits of that other segment.
-
-        Segments are evaluated in batches whose members are read by one statement; a
-        segment that refers to one in the current batch waits for the next batch."""
+        that refers to another sees this pass's entries and exits of that other segment."""
         total = Changes()
         moved: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
         # One read of the current memberships for the whole pass (each segment's own rows
@@ -209,30 +206,18 @@ class SegmentLoop(PollingLoop):
         asked = {s.id for s in segments if wanted.get(s.id)}
         everyone = sorted(set().union(*(wanted[sid] for sid in asked))) if asked else []
         known = repo.current(conn, sorted(asked), everyone)
-        batch: list[tuple[Compiled, list[uuid.UUID]]] = []
-        covered: set[uuid.UUID] = set()
-
-        def flush() -> None:
-            changes = reevaluate_each(conn, batch, base, known, frozenset(covered))
-            for sid, touched in changes.touched().items():
-                moved[sid] |= touched
-            total.extend(changes)
-            batch.clear()
-            covered.clear()
-
         for segment in segments:
-            deps = segment.analysis.depends_on
-            if any(s.id in deps for s, _ in batch):
-                flush()
             pids = set(wanted.get(segment.id, ()))
-            for dep in deps:
+            for dep in segment.analysis.depends_on:
                 pids |= moved.get(dep, set())
             if not pids:
                 continue
-            if segment.id in asked and pids <= wanted[segment.id]:
-                covered.add(segment.id)
-            batch.append((segment, sorted(pids)))
-        flush()
+            prefetched = segment.id in asked and pids <= wanted[segment.id]
+            before = {pair for pair in known if pair[0] == segment.id} if prefetched else None
+            changes = reevaluate(conn, [segment], base, sorted(pids), before)
+            for sid, touched in changes.touched().items():
+                moved[sid] |= touched
+            total.extend(changes)
         self.evaluated += total.evaluated
         return total
 
