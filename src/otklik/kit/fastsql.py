@@ -268,10 +268,6 @@ class Fast:
         )
 
 
-def _converted(converters: list[Converter], row: Sequence[Any]) -> list[Any]:
-    return [v if f is None or v is None else f(v) for f, v in zip(converters, row, strict=True)]
-
-
 def _cursor(conn: Connection) -> Any:
     if not conn.in_transaction():
         conn.begin()  # as SQLAlchemy's own first execute would ("autobegin")
