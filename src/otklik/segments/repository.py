@@ -333,10 +333,6 @@ def drop_dirty(conn: Connection, up_to: int) -> None:
     DROP_DIRTY.execute(conn, {"up_to": up_to})
 
 
-def dirty_backlog(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).select_from(DIRTY)).scalar() or 0)
-
-
 # -- due times -------------------------------------------------------------------------------
 def drop_dues(conn: Connection, segment_id: uuid.UUID, profile_ids: Sequence[uuid.UUID]) -> None:
     for chunk in _chunks(profile_ids):
@@ -364,10 +360,6 @@ def take_due(conn: Connection, now: datetime, limit: int) -> list[Row[Any]]:
     return list(
         conn.execute(select(DUE).where(DUE.c.due_at <= now).order_by(DUE.c.due_at).limit(limit))
     )
-
-
-def next_due(conn: Connection) -> datetime | None:
-    return cast(datetime | None, conn.execute(select(func.min(DUE.c.due_at))).scalar())
 
 
 def profile_roots(conn: Connection, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID | None]:

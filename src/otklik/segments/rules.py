@@ -39,7 +39,6 @@ OPS_BY_TYPE: dict[str, frozenset[str]] = {
     "date": DATE_OPS,
     "list": LIST_OPS,
 }
-ALL_FIELD_OPS = frozenset().union(*OPS_BY_TYPE.values())
 FieldOp = Literal[
     "eq",
     "ne",

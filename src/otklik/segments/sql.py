@@ -8,7 +8,6 @@ read checks the JSON type first and yields NULL when it does not fit.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -143,10 +142,6 @@ def plus_seconds(dialect: str, column: Any, seconds: int) -> ColumnElement[Any]:
         # Same text shape as stored values ("YYYY-MM-DD HH:MM:SS.ffffff" sorts with it).
         return func.strftime("%Y-%m-%d %H:%M:%f", column, f"{int(seconds):+d} seconds")
     return column + cast(literal(f"{int(seconds)} seconds"), INTERVAL)
-
-
-def to_epoch(value: datetime) -> float:
-    return value.timestamp()
 
 
 def any_of(conditions: Sequence[ColumnElement[bool]]) -> ColumnElement[bool]:
