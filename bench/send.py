@@ -1,6 +1,7 @@
-"""bench/send: personalised MJML emails through the whole pipeline to a local SMTP sink.
+"""bench/send: personalised MJML emails, and SMS over SMPP, through the whole pipeline.
 
     python bench/send.py [--messages 3000] [--pool 32] [--workers 4] [--batch 100]
+                         [--sms 2000] [--sms-naive 100] [--no-email]
 
 The sink (tests/support/fast_smtp_sink.py, which offers PIPELINING as Postfix does) runs in
 its own process, as a real relay would. Stages, each measured on its own, then together:
@@ -11,6 +12,16 @@ its own process, as a real relay would. Stages, each measured on its own, then t
              from --workers threads over batches of --batch, like the huey consumer
 Baseline in the same run: the naive way (MJML converted per message and one SMTP
 connection per message, as simple senders do) on a sample, and our ratio to it.
+
+Then SMS (--sms messages; 0 leaves them out): a Russian shop's order texts, mostly Cyrillic
+(UCS-2), a third long enough for three concatenated parts, a tenth Latin codes (GSM-7). The
+fake SMSC (tests/support/fake_smsc.py) runs in its own process too.
+  sms_render    the SMS template rendered per message (one core; SMS links are not rewritten)
+  smpp          ready texts through SmppSmsAdapter: one bind, as many in flight as the
+                sender allows a provider (MAX_IN_FLIGHT)
+  sms_pipeline  end to end like `pipeline`, with an smpp channel at the fake SMSC
+  sms_naive     a bind per message, one at a time (the baseline of smpp and sms_pipeline)
+  smsc          exactly once: every message reassembled once, each part submitted once
 """
 
 from __future__ import annotations
@@ -342,6 +353,260 @@ def bench_workers(
         engine.dispose()
 
 
+# ------------------------------------------------------------------------------------- SMS
+# What a Russian shop sends: Cyrillic (so UCS-2, 70 characters a part), a third of it long
+# enough for three concatenated parts, a tenth Latin one-time codes (GSM-7). The pipeline does
+# not rewrite links in SMS (no click tracking there), so the link goes as the template has it.
+SMS_TEMPLATE = (
+    "{% if event.code %}Your code {{ event.code }}. Do not share it. [Shop]"
+    "{% else %}{{ profile.traits.first_name }}, заказ №{{ event.order }} "
+    "{% if event.long %}собран и передан в доставку. Курьер привезёт его завтра с 10:00 до "
+    "14:00, сумма к оплате {{ event.total }} ₽. Отследить заказ: {{ event.url }}"
+    "{% else %}готов к выдаче: {{ event.url }}{% endif %}{% endif %}"
+)
+SMSC_CONFIG = {"system_id": "otklik", "password": "secret", "source_addr": "Shop"}
+# Every stage sends to numbers of its own, so the SMSC's distinct destinations count messages.
+SMS_NUMBERS = {"smpp": 79120000000, "naive": 79130000000, "pipeline": 79140000000}
+
+
+def sms_event(n: int) -> dict[str, Any]:
+    if n % 10 == 9:
+        return {"code": f"{(n * 7919) % 1_000_000:06d}"}
+    return {
+        "order": 100_000 + n,
+        "long": n % 3 == 0,
+        "total": 490 + 10 * (n % 300),
+        "url": f"https://shop.example/o/{100_000 + n}",
+    }
+
+
+def sms_context(n: int) -> dict[str, Any]:
+    return {
+        "profile": {
+            "id": f"p{n}",
+            "phone": f"+{79140000000 + n}",
+            "traits": {"first_name": f"Имя{n}"},
+        },
+        "event": sms_event(n),
+        "message": {"id": f"m{n}", "channel": "sms"},
+        "workspace": {"name": "Магазин", "currency": "RUB", "timezone": "UTC", "locale": "ru"},
+    }
+
+
+def sms_texts(count: int) -> list[str]:
+    from otklik.templates.content import compile_content
+
+    compiled = compile_content("sms", {"text": SMS_TEMPLATE})
+    return [str(compiled.render(sms_context(n)).text) for n in range(count)]
+
+
+def start_smsc(*options: str) -> tuple[subprocess.Popen[str], int]:
+    """The fake SMSC in its own process, so its GIL share is not the sender's."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.support.fake_smsc", *options],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=str(Path(__file__).resolve().parent.parent),
+    )
+    assert proc.stdout is not None
+    return proc, int(proc.stdout.readline())
+
+
+def stop_smsc(proc: subprocess.Popen[str]) -> dict[str, Any]:
+    import json
+
+    out, _ = proc.communicate(timeout=30)
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def smpp_adapter(port: int) -> Any:
+    from otklik.channels.smpp import SmppConfig, SmppSmsAdapter
+
+    return SmppSmsAdapter(
+        SmppConfig.model_validate({"host": "127.0.0.1", "port": port, **SMSC_CONFIG})
+    )
+
+
+def bench_sms_render(count: int) -> float:
+    from otklik.templates.content import compile_content
+
+    compiled = compile_content("sms", {"text": SMS_TEMPLATE})
+    contexts = [sms_context(n) for n in range(count)]
+    started = time.perf_counter()
+    for context in contexts:
+        assert compiled.render(context).text
+    return count / (time.perf_counter() - started)
+
+
+def sms_parts(texts: list[str]) -> int:
+    from otklik.channels.sms_parts import split_parts
+
+    return sum(len(split_parts(t)) for t in texts)
+
+
+def bench_smpp(texts: list[str], port: int) -> float:
+    """Ready texts through one adapter, as many in flight as the sender allows a provider."""
+    from otklik.channels.base import ChannelKind, OutboundMessage, Sent
+    from otklik.delivery.sender import MAX_IN_FLIGHT
+
+    adapter = smpp_adapter(port)
+    base = SMS_NUMBERS["smpp"]
+
+    async def run() -> float:
+        sem = asyncio.Semaphore(MAX_IN_FLIGHT)
+
+        async def one(n: int, text: str) -> None:
+            async with sem:
+                result = await adapter.send(
+                    OutboundMessage(uuid.uuid4(), ChannelKind.SMS, f"+{base + n}", text)
+                )
+                assert isinstance(result, Sent), result
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(n, t) for n, t in enumerate(texts)))
+        rate = len(texts) / (time.perf_counter() - started)
+        await adapter.aclose()
+        return rate
+
+    return asyncio.run(run())
+
+
+def bench_sms_naive(texts: list[str], port: int) -> float:
+    """Connect, bind, submit (each part awaiting its response), unbind: per message."""
+    from otklik.channels.base import ChannelKind, OutboundMessage, Sent
+
+    base = SMS_NUMBERS["naive"]
+
+    async def run() -> float:
+        started = time.perf_counter()
+        for n, text in enumerate(texts):
+            adapter = smpp_adapter(port)
+            result = await adapter.send(
+                OutboundMessage(uuid.uuid4(), ChannelKind.SMS, f"+{base + n}", text)
+            )
+            assert isinstance(result, Sent), result
+            await adapter.aclose()
+        return len(texts) / (time.perf_counter() - started)
+
+    return asyncio.run(run())
+
+
+def seed_sms(engine: Any, count: int, port: int) -> list[Any]:
+    from otklik.channels import service as channels
+    from otklik.delivery import repository as repo
+    from otklik.delivery.service import SendIntent, queue_many
+    from otklik.kit.db import session_scope, write_tx
+    from otklik.kit.time import utc_now
+    from otklik.models import Consent, Profile
+    from otklik.templates import service as templates
+    from otklik.workspaces import service as workspaces
+
+    with session_scope(engine) as session:
+        ws, _, _ = workspaces.create_workspace(
+            session, name="bench", slug=f"s-{uuid.uuid4().hex[:6]}"
+        )
+    now = utc_now()
+    base = SMS_NUMBERS["pipeline"]
+    profiles = [
+        {
+            "id": uuid.uuid4(),
+            "workspace_id": ws.id,
+            "traits": {"first_name": f"Имя{n}"},
+            # As shops import them: national format, normalised to E.164 by the adapter.
+            "phone": f"8{str(base + n)[1:]}",
+            "created_at": now,
+            "updated_at": now,
+        }
+        for n in range(count)
+    ]
+    with write_tx(engine) as conn:
+        repo.save_delivery_settings(conn, ws.id, {"quiet_hours": {"enabled": False}})
+        conn.execute(Profile.__table__.insert(), profiles)
+        conn.execute(
+            Consent.__table__.insert(),
+            [
+                {
+                    "id": uuid.uuid4(),
+                    "workspace_id": ws.id,
+                    "profile_id": p["id"],
+                    "channel": "sms",
+                    "purpose": "marketing",
+                    "topic": "",
+                    "status": "granted",
+                    "source": "bench",
+                    "updated_at": now,
+                }
+                for p in profiles
+            ],
+        )
+        channels.create(
+            conn,
+            ws.id,
+            kind="sms",
+            provider="smpp",
+            name="smsc",
+            # The bench measures our code, not an SMSC contract's rate (typically 50-200/s).
+            config={"host": "127.0.0.1", "port": port, "rate_per_second": 100000, **SMSC_CONFIG},
+            is_default=True,
+            enabled=True,
+        )
+        templates.create(
+            conn,
+            ws.id,
+            templates.TemplateIn(
+                key="order-sms",
+                name="Order SMS",
+                channel="sms",
+                purpose="marketing",
+                topic="",
+                content={"text": SMS_TEMPLATE},
+            ),
+            author="bench",
+        )
+        queued = queue_many(
+            conn,
+            ws.id,
+            [
+                SendIntent(
+                    template="order-sms", profile_id=p["id"], event=sms_event(n), source="campaign"
+                )
+                for n, p in enumerate(profiles)
+            ],
+        )
+    return [q.id for q in queued]
+
+
+def bench_sms_pipeline(
+    db_url: str, count: int, port: int, workers: int, batch: int
+) -> tuple[float, dict[str, int]]:
+    from otklik.delivery.links import Links
+    from otklik.delivery.pipeline import Outcomes, Pipeline
+    from otklik.delivery.sender import Sender
+    from otklik.kit.db import make_engine
+    from otklik.kit.migrate import upgrade
+    from otklik.kit.signing import Signer
+
+    engine = make_engine(db_url, synchronous="NORMAL")
+    upgrade(engine)
+    ids = seed_sms(engine, count, port)
+    sender = Sender()
+    sender.start()
+    pipeline = Pipeline(
+        engine, sender, Links(Signer("bench"), "https://t.example"), lease=timedelta(minutes=5)
+    )
+    batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
+    total = Outcomes()
+    started = time.perf_counter()
+    with ThreadPoolExecutor(workers) as pool_exec:
+        for outcome in pool_exec.map(pipeline.process, batches):
+            total.add(outcome)
+    rate = count / (time.perf_counter() - started)
+    sender.stop()
+    engine.dispose()
+    return rate, vars(total)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -359,8 +624,81 @@ def main() -> None:
         default="sqlite",
         help="store for the pipeline and worker stages (postgres: a throwaway local server)",
     )
+    parser.add_argument("--sms", type=int, default=2000, help="SMS messages (0: no SMS stages)")
+    parser.add_argument("--sms-naive", type=int, default=100, help="SMS for the naive baseline")
+    parser.add_argument("--no-email", action="store_true", help="only the SMS stages")
     args = parser.parse_args()
 
+    if not args.no_email:
+        run_email(args)
+    if args.sms:
+        run_sms(args)
+
+
+def run_sms(args: argparse.Namespace) -> None:
+    render = bench_sms_render(args.sms)
+    emit(BENCH, "sms_render", render, "messages/s", stage="SMS template render, 1 core")
+    texts = sms_texts(args.sms)
+    parts = sms_parts(texts)
+    smsc, port = start_smsc()
+    sent = len(texts) + len(texts[: args.sms_naive])
+    submits = parts + sms_parts(texts[: args.sms_naive])
+    try:
+        smpp = bench_smpp(texts, port)
+        naive = bench_sms_naive(texts[: args.sms_naive], port)
+        emit(
+            BENCH,
+            "smpp",
+            smpp,
+            "messages/s",
+            parts_per_s=round(smpp * parts / len(texts)),
+            parts=parts,
+            long=sum(len(t) > 70 for t in texts),  # the Latin codes are all short
+            link="1 transceiver bind",
+            baseline=round(naive, 1),
+            ratio=round(smpp / naive, 1),
+        )
+        emit(BENCH, "sms_naive", naive, "messages/s", how="bind per message, one at a time")
+        backends = ["sqlite", "postgres"] if args.backend == "both" else [args.backend]
+        for backend in backends:
+            with store(backend) as url:
+                rate, outcome = bench_sms_pipeline(url, args.sms, port, args.workers, args.batch)
+            # The pipeline renders the same texts (same names and events) as the stages above.
+            sent, submits = sent + outcome["sent"], submits + parts
+            emit(
+                BENCH,
+                "sms_pipeline",
+                rate,
+                "messages/s",
+                backend=backend,
+                workers=args.workers,
+                batch=args.batch,
+                sent=outcome["sent"],
+                baseline=round(naive, 1),
+                ratio=round(rate / naive, 1),
+            )
+    finally:
+        counts = stop_smsc(smsc)
+    # Exactly once: every message reassembled whole at the SMSC, none twice, no part resent.
+    exact = (
+        counts["messages"] == counts["distinct_destinations"] == sent
+        and counts["accepted_submits"] == counts["distinct_submit_ids"] == submits
+        and counts["unfinished_long_messages"] == 0
+        and not counts["errors"]
+    )
+    emit(
+        BENCH,
+        "smsc",
+        int(exact),
+        "exactly_once",
+        own_process=True,
+        expected_messages=sent,
+        expected_submits=submits,
+        **counts,
+    )
+
+
+def run_email(args: argparse.Namespace) -> None:
     render = bench_render(min(args.messages, 2000))
     emit(BENCH, "render", render, "messages/s", stage="render+links+pixel, 1 core")
     sink, port = start_sink()

@@ -297,3 +297,92 @@ def test_repr_and_config_mask_the_password(smsc: FakeSmsc) -> None:
 def test_unknown_config_keys_are_rejected(smsc: FakeSmsc) -> None:
     with pytest.raises(ValueError):
         make_adapter(smsc, pasword="typo")
+
+
+@pytest.mark.parametrize(
+    ("source", "ton", "npi", "esm_class", "data_coding", "receipts", "payload"),
+    [
+        ("Shop", 5, 0, 0, 0, 1, b"Your code is 4821"),
+        ("79001234567", 1, 1, 0x40, 8, 0, bytes((5, 0, 3, 7, 2, 1)) + "Привет".encode("utf-16-be")),
+        ("Shop", 5, 0, 0, 8, 1, "Ж".encode("utf-16-be") * 70),
+        ("Café", 5, 0, 0, 0, 1, b"Bonjour"),
+    ],
+)
+def test_our_submit_sm_bytes_are_the_ones_smpplib_would_write(
+    source: str, ton: int, npi: int, esm_class: int, data_coding: int, receipts: int, payload: bytes
+) -> None:
+    from smpplib import client as smpp_client
+    from smpplib import smpp
+
+    from otklik.channels.smpp import encode_submit_sm
+
+    fields = {
+        "source_addr_ton": ton,
+        "source_addr_npi": npi,
+        "source_addr": source,
+        "dest_addr_ton": 1,
+        "dest_addr_npi": 1,
+        "destination_addr": "79123456789",
+        "registered_delivery": receipts,
+        "esm_class": esm_class,
+        "data_coding": data_coding,
+        "short_message": payload,
+    }
+    client = smpp_client.Client("127.0.0.1", 1, allow_unknown_opt_params=True)
+    reference = smpp.make_pdu("submit_sm", client=client, **fields)
+    assert encode_submit_sm(reference.sequence, fields) == reference.generate()
+
+
+def test_many_sends_in_flight_share_one_bind_and_each_part_goes_once(smsc: FakeSmsc) -> None:
+    adapter = make_adapter(smsc)
+    texts = [f"Заказ №{n} готов" if n % 2 else f"{LONG_RU} #{n}" for n in range(40)]
+
+    async def all_at_once() -> list[Any]:
+        return list(
+            await asyncio.gather(
+                *(adapter.send(sms(t, to=f"+7912345{n:04d}")) for n, t in enumerate(texts))
+            )
+        )
+
+    results = run(adapter, all_at_once)
+    assert all(isinstance(r, Sent) for r in results), results
+    assert len(smsc.binds) == 1
+    assert smsc.wait_for(lambda s: len(s.messages) == len(texts))
+    assert sorted(m.text for m in smsc.messages) == sorted(texts)
+    from otklik.channels.sms_parts import split_parts
+
+    ids = [s.message_id for s in smsc.submits]
+    assert len(ids) == len(set(ids)) == sum(len(split_parts(t)) for t in texts)
+
+
+class _TightSocket:
+    """A socket whose buffer takes only the head of a PDU, or nothing, without waiting."""
+
+    def __init__(self, sock: Any, takes: int) -> None:
+        self._sock, self._takes = sock, takes
+
+    def send(self, data: bytes) -> int:
+        if self._takes == 0:
+            raise BlockingIOError
+        return int(self._sock.send(data[: self._takes]))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sock, name)
+
+
+@pytest.mark.parametrize("takes", [0, 5], ids=["buffer full", "buffer takes a head"])
+def test_a_submit_the_socket_cannot_take_whole_at_once_still_goes_whole(
+    smsc: FakeSmsc, takes: int
+) -> None:
+    adapter = make_adapter(smsc)
+    link = adapter._bound_link()
+    link._nowait = _TightSocket(link._nowait, takes)
+
+    async def both() -> list[Any]:
+        return list(await asyncio.gather(adapter.send(sms(LONG_RU)), adapter.send(sms("Hi"))))
+
+    results = run(adapter, both)
+    assert all(isinstance(r, Sent) for r in results), results
+    assert smsc.wait_for(lambda s: len(s.messages) == 2)
+    assert sorted(m.text for m in smsc.messages) == sorted([LONG_RU, "Hi"])
+    assert smsc.errors == []

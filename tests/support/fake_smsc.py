@@ -407,3 +407,45 @@ def _hard_close(conn: socket.socket) -> None:
     with contextlib.suppress(OSError):
         conn.shutdown(socket.SHUT_RDWR)
     conn.close()
+
+
+def summary(smsc: FakeSmsc) -> dict[str, Any]:
+    """What reached the SMSC, for an exactly-once check: every message once, no part lost."""
+    with smsc._lock:
+        accepted = [s for s in smsc.submits if s.status == ESME_ROK]
+        return {
+            "binds": len(smsc.binds),
+            "submits": len(smsc.submits),
+            "accepted_submits": len(accepted),
+            "distinct_submit_ids": len({s.message_id for s in accepted}),
+            "messages": len(smsc.messages),
+            "distinct_destinations": len({m.destination_addr for m in smsc.messages}),
+            "long_messages": sum(len(m.message_ids) > 1 for m in smsc.messages),
+            "ucs2_messages": sum(m.data_coding == 8 for m in smsc.messages),
+            "unfinished_long_messages": len(smsc._partial),
+            "receipt_acks": len(smsc.receipt_acks),
+            "errors": list(smsc.errors),
+        }
+
+
+def main() -> None:
+    """Serve in a process of its own (as a real SMSC would be), for the benchmarks.
+
+    Prints the port, serves until stdin closes, then prints `summary()` as one JSON line.
+    """
+    import argparse
+    import json
+    import sys
+
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--no-receipts", action="store_true", help="send no deliver_sm")
+    args = parser.parse_args()
+    smsc = FakeSmsc(receipts=not args.no_receipts).start()
+    print(smsc.port, flush=True)
+    sys.stdin.read()
+    smsc.stop()
+    print(json.dumps(summary(smsc)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
