@@ -62,54 +62,53 @@ def stop_sink(proc: subprocess.Popen[str]) -> str:
     return out.strip()
 
 
-def seed(engine: Any, count: int, port: int, pool: int) -> tuple[uuid.UUID, list[Any]]:
-    from tests.templates.test_email import newsletter_context, newsletter_mjml
-
-    from otklik.channels import service as channels
+def audience(
+    engine: Any, prefix: str, channel: str, people: list[dict[str, Any]]
+) -> tuple[Any, list[dict[str, Any]]]:
+    """A new workspace (quiet hours off) with these people, each consenting to `channel`."""
     from otklik.delivery import repository as repo
-    from otklik.delivery.service import SendIntent, queue_many
     from otklik.kit.db import session_scope, write_tx
     from otklik.kit.time import utc_now
     from otklik.models import Consent, Profile
-    from otklik.templates import service as templates
     from otklik.workspaces import service as workspaces
 
     with session_scope(engine) as session:
         ws, _, _ = workspaces.create_workspace(
-            session, name="bench", slug=f"b-{uuid.uuid4().hex[:6]}"
+            session, name="bench", slug=f"{prefix}-{uuid.uuid4().hex[:6]}"
         )
     now = utc_now()
     profiles = [
-        {
-            "id": uuid.uuid4(),
-            "workspace_id": ws.id,
-            "traits": {"first_name": f"Имя{n}", "loyalty_points": n % 30},
-            "email": f"user{n}@example.com",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for n in range(count)
+        {"id": uuid.uuid4(), "workspace_id": ws.id, "created_at": now, "updated_at": now, **p}
+        for p in people
     ]
+    consents = [
+        {"id": uuid.uuid4(), "workspace_id": ws.id, "profile_id": p["id"], "channel": channel,
+         "purpose": "marketing", "topic": "", "status": "granted", "source": "bench",
+         "updated_at": now}
+        for p in profiles
+    ]  # fmt: skip
     with write_tx(engine) as conn:
         repo.save_delivery_settings(conn, ws.id, {"quiet_hours": {"enabled": False}})
         conn.execute(Profile.__table__.insert(), profiles)
-        conn.execute(
-            Consent.__table__.insert(),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "workspace_id": ws.id,
-                    "profile_id": p["id"],
-                    "channel": "email",
-                    "purpose": "marketing",
-                    "topic": "",
-                    "status": "granted",
-                    "source": "bench",
-                    "updated_at": now,
-                }
-                for p in profiles
-            ],
-        )
+        conn.execute(Consent.__table__.insert(), consents)
+    return ws, profiles
+
+
+def seed(engine: Any, count: int, port: int, pool: int) -> tuple[uuid.UUID, list[Any]]:
+    from tests.templates.test_email import newsletter_context, newsletter_mjml
+
+    from otklik.channels import service as channels
+    from otklik.delivery.service import SendIntent, queue_many
+    from otklik.kit.db import write_tx
+    from otklik.templates import service as templates
+
+    people = [
+        {"traits": {"first_name": f"Имя{n}", "loyalty_points": n % 30},
+         "email": f"user{n}@example.com"}
+        for n in range(count)
+    ]  # fmt: skip
+    ws, profiles = audience(engine, "b", "email", people)
+    with write_tx(engine) as conn:
         channels.create(
             conn,
             ws.id,
@@ -494,52 +493,16 @@ def bench_sms_naive(texts: list[str], port: int) -> float:
 
 def seed_sms(engine: Any, count: int, port: int) -> list[Any]:
     from otklik.channels import service as channels
-    from otklik.delivery import repository as repo
     from otklik.delivery.service import SendIntent, queue_many
-    from otklik.kit.db import session_scope, write_tx
-    from otklik.kit.time import utc_now
-    from otklik.models import Consent, Profile
+    from otklik.kit.db import write_tx
     from otklik.templates import service as templates
-    from otklik.workspaces import service as workspaces
 
-    with session_scope(engine) as session:
-        ws, _, _ = workspaces.create_workspace(
-            session, name="bench", slug=f"s-{uuid.uuid4().hex[:6]}"
-        )
-    now = utc_now()
     base = SMS_NUMBERS["pipeline"]
-    profiles = [
-        {
-            "id": uuid.uuid4(),
-            "workspace_id": ws.id,
-            "traits": {"first_name": f"Имя{n}"},
-            # As shops import them: national format, normalised to E.164 by the adapter.
-            "phone": f"8{str(base + n)[1:]}",
-            "created_at": now,
-            "updated_at": now,
-        }
-        for n in range(count)
-    ]
+    # As shops import them: national format, normalised to E.164 by the adapter.
+    people = [{"traits": {"first_name": f"Имя{n}"}, "phone": f"8{str(base + n)[1:]}"}
+              for n in range(count)]  # fmt: skip
+    ws, profiles = audience(engine, "s", "sms", people)
     with write_tx(engine) as conn:
-        repo.save_delivery_settings(conn, ws.id, {"quiet_hours": {"enabled": False}})
-        conn.execute(Profile.__table__.insert(), profiles)
-        conn.execute(
-            Consent.__table__.insert(),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "workspace_id": ws.id,
-                    "profile_id": p["id"],
-                    "channel": "sms",
-                    "purpose": "marketing",
-                    "topic": "",
-                    "status": "granted",
-                    "source": "bench",
-                    "updated_at": now,
-                }
-                for p in profiles
-            ],
-        )
         channels.create(
             conn,
             ws.id,
