@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import httpx
@@ -67,6 +68,20 @@ def test_lookup_refuses_unknown_types_and_unusable_values(
     assert (r.status_code, r.json()["code"]) == (422, "invalid_identifier")
     r = http.get("/api/v1/profiles/lookup", params={"type": "email"}, headers=tenant.bearer)
     assert (r.status_code, r.json()["code"]) == (422, "validation_error")
+
+
+def test_search_and_filters_refuse_nul_characters_instead_of_failing(
+    live: LiveServer, http: httpx.Client, tenant: Tenant
+) -> None:
+    # PostgreSQL stores no NUL in text: a search for one must be a clear 422, not a 500.
+    for path, params in (
+        ("/api/v1/profiles", {"q": "a\x00b"}),
+        ("/api/v1/profiles/lookup", {"type": "email", "value": "a\x00@b.c"}),
+        ("/api/v1/profiles/lookup", {"type": "e\x00mail", "value": "a@b.c"}),
+        (f"/api/v1/profiles/{uuid.uuid4()}/timeline", {"type": "Order\x00"}),
+    ):
+        r = http.get(path, params=params, headers=tenant.bearer)
+        assert (r.status_code, r.json()["code"]) == (422, "validation_error"), (path, params)
 
 
 def test_profile_shows_traits_identifiers_and_counters(

@@ -34,6 +34,7 @@ from otklik.delivery.schemas import (
 )
 from otklik.delivery.settings import DeliverySettings
 from otklik.kit.errors import NotFound, Unprocessable
+from otklik.kit.nul import NO_NUL
 from otklik.kit.time import iso, utc_now
 from otklik.kit.web import DbSession
 from otklik.profiles import service as profiles
@@ -288,7 +289,7 @@ def list_suppressions(
     session: DbSession,
     channel: Literal["email", "sms", "telegram"] | None = None,
     # NUL cannot be stored in PostgreSQL text, so it cannot be searched for either.
-    q: str | None = Query(None, max_length=320, pattern=r"^[^\x00]*$"),
+    q: str | None = Query(None, max_length=320, pattern=NO_NUL),
     cursor: str | None = None,
     limit: int = Limit,
 ) -> Page[SuppressionOut]:

@@ -7,6 +7,9 @@ from typing import Any
 
 from pydantic import BaseModel, model_validator
 
+# For query parameters that reach SQL: FastAPI answers 422 for a value with NUL in it.
+NO_NUL = r"^[^\x00]*$"
+
 
 def has_nul(value: Any) -> bool:
     if isinstance(value, str):

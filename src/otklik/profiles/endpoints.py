@@ -10,6 +10,7 @@ import uuid
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 
+from otklik.kit.nul import NO_NUL
 from otklik.kit.time import utc_now
 from otklik.kit.web import DbSession
 from otklik.profiles import duplicates, gdpr, merge, service
@@ -45,8 +46,13 @@ def scope(
 # Fixed paths first: /profiles/{profile_id} would otherwise claim "lookup" and "duplicates".
 @router.get("/profiles/lookup", response_model=ProfileOut)
 def lookup_profile(
-    kind: str = Query(alias="type", description="user_id, email, phone, ... or external:<kind>"),
-    value: str = Query(),
+    kind: str = Query(
+        alias="type",
+        description="user_id, email, phone, ... or external:<kind>",
+        pattern=NO_NUL,
+        max_length=200,
+    ),
+    value: str = Query(pattern=NO_NUL, max_length=1000),
     ctx: Scope = Depends(scope),
 ) -> ProfileOut:
     return ProfileOut.model_validate(service.lookup(ctx, kind, value))
@@ -65,7 +71,12 @@ def merge_profiles(body: MergeIn, ctx: Scope = Depends(scope)) -> MergeResult:
 
 @router.get("/profiles", response_model=Page[ProfileSummary])
 def list_profiles(
-    q: str | None = Query(None, description="An email, phone or user id, matched exactly"),
+    q: str | None = Query(
+        None,
+        description="An email, phone or user id, matched exactly",
+        pattern=NO_NUL,
+        max_length=1000,
+    ),
     cursor: str | None = None,
     limit: int = Limit,
     ctx: Scope = Depends(scope),
@@ -84,7 +95,7 @@ def get_timeline(
     profile_id: uuid.UUID,
     cursor: str | None = None,
     limit: int = Limit,
-    event_type: str | None = Query(None, alias="type"),
+    event_type: str | None = Query(None, alias="type", pattern=NO_NUL, max_length=200),
     ctx: Scope = Depends(scope),
 ) -> Page[EventOut]:
     page = service.timeline(ctx, profile_id, cursor=cursor, limit=limit, event_type=event_type)
