@@ -46,8 +46,13 @@ BENCH = "send"
 
 
 def start_sink(*options: str) -> tuple[subprocess.Popen[str], int]:
+    return start_peer("tests.support.fast_smtp_sink", *options)
+
+
+def start_peer(module: str, *options: str) -> tuple[subprocess.Popen[str], int]:
+    """A fake peer in its own process (its GIL share is not the sender's); it prints its port."""
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fast_smtp_sink", *options],
+        [sys.executable, "-m", module, *options],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
@@ -257,6 +262,14 @@ def bench_naive(count: int, port: int) -> float:
 def bench_pipeline(
     db_url: str, count: int, port: int, pool: int, workers: int, batch: int
 ) -> tuple[float, dict[str, int]]:
+    return run_pipeline(db_url, lambda engine: seed(engine, count, port, pool)[1], workers, batch)
+
+
+def run_pipeline(
+    db_url: str, seeded: Any, workers: int, batch: int
+) -> tuple[float, dict[str, int]]:
+    """The delivery pipeline over the messages `seeded(engine)` queues, in batches of `batch`
+    from `workers` threads, as the queue consumer runs it; messages/s and the outcomes."""
     from otklik.delivery.links import Links
     from otklik.delivery.pipeline import Outcomes, Pipeline
     from otklik.delivery.sender import Sender
@@ -266,7 +279,7 @@ def bench_pipeline(
 
     engine = make_engine(db_url, synchronous="NORMAL")
     upgrade(engine)
-    _, ids = seed(engine, count, port, pool)
+    ids = seeded(engine)
     sender = Sender()
     sender.start()
     pipeline = Pipeline(
@@ -278,7 +291,7 @@ def bench_pipeline(
     with ThreadPoolExecutor(workers) as pool_exec:
         for outcome in pool_exec.map(pipeline.process, batches):
             total.add(outcome)
-    rate = count / (time.perf_counter() - started)
+    rate = len(ids) / (time.perf_counter() - started)
     sender.stop()
     engine.dispose()
     return rate, vars(total)
@@ -400,16 +413,7 @@ def sms_texts(count: int) -> list[str]:
 
 
 def start_smsc(*options: str) -> tuple[subprocess.Popen[str], int]:
-    """The fake SMSC in its own process, so its GIL share is not the sender's."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.support.fake_smsc", *options],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        cwd=str(Path(__file__).resolve().parent.parent),
-    )
-    assert proc.stdout is not None
-    return proc, int(proc.stdout.readline())
+    return start_peer("tests.support.fake_smsc", *options)
 
 
 def stop_smsc(proc: subprocess.Popen[str]) -> dict[str, Any]:
@@ -543,31 +547,7 @@ def seed_sms(engine: Any, count: int, port: int) -> list[Any]:
 def bench_sms_pipeline(
     db_url: str, count: int, port: int, workers: int, batch: int
 ) -> tuple[float, dict[str, int]]:
-    from otklik.delivery.links import Links
-    from otklik.delivery.pipeline import Outcomes, Pipeline
-    from otklik.delivery.sender import Sender
-    from otklik.kit.db import make_engine
-    from otklik.kit.migrate import upgrade
-    from otklik.kit.signing import Signer
-
-    engine = make_engine(db_url, synchronous="NORMAL")
-    upgrade(engine)
-    ids = seed_sms(engine, count, port)
-    sender = Sender()
-    sender.start()
-    pipeline = Pipeline(
-        engine, sender, Links(Signer("bench"), "https://t.example"), lease=timedelta(minutes=5)
-    )
-    batches = [ids[i : i + batch] for i in range(0, len(ids), batch)]
-    total = Outcomes()
-    started = time.perf_counter()
-    with ThreadPoolExecutor(workers) as pool_exec:
-        for outcome in pool_exec.map(pipeline.process, batches):
-            total.add(outcome)
-    rate = count / (time.perf_counter() - started)
-    sender.stop()
-    engine.dispose()
-    return rate, vars(total)
+    return run_pipeline(db_url, lambda engine: seed_sms(engine, count, port), workers, batch)
 
 
 def main() -> None:
