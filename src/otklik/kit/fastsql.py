@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import uuid
 from collections import namedtuple
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -178,16 +178,6 @@ class Fast:
         """Run a statement that returns no rows; the driver's row count."""
         _plan, cursor = self._run(conn, params)
         return int(cursor.rowcount)
-
-    def many(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        """The statement once per parameter set (an INSERT of many rows)."""
-        if not rows:
-            return
-        plan = self._plan(conn.dialect)
-        prepared = [self._args(plan, row) for row in rows]
-        cursor = _cursor(conn)
-        for sql in {sql for sql, _ in prepared}:
-            cursor.executemany(sql, [args for text, args in prepared if text == sql])
 
     def _run(self, conn: Connection, params: Mapping[str, Any] | None) -> tuple[_Plan, Any]:
         plan = self._plan(conn.dialect)
