@@ -112,12 +112,15 @@ class ResolverLoop(PollingLoop):
         worked out. Every writer of profiles bumps a version; if it moved since the reads,
         the batch is redone under the lock (the old, always-correct path).
         """
-        now = utc_now()
         with read_tx(self.engine) as conn:
             version = repo.profiles_version(conn)
             events = log_repository.pending_events(conn, limit)
             if not events:
                 return 0
+            # Taken after the read: a "now" from before it could be older than the batch
+            # another runner (a drain) finished meanwhile, so a profile created later would
+            # carry an earlier created_at than one created before it.
+            now = utc_now()
             prepared = [
                 prepare_batch(conn, workspace_id, group, self.config_for(conn, workspace_id), now)
                 for workspace_id, group in _by_workspace(events).items()
@@ -128,6 +131,7 @@ class ResolverLoop(PollingLoop):
             if repo.profiles_version(conn) != version:
                 self.totals.redone += 1
                 events = log_repository.pending_events(conn, limit)
+                now = utc_now()
                 prepared = [
                     prepare_batch(conn, ws, group, self.config_for(conn, ws), now)
                     for ws, group in _by_workspace(events).items()
