@@ -23,6 +23,7 @@ import argparse
 import http.client
 import queue
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -107,15 +108,19 @@ def post_all(
     }
 
 
-def wait_resolved(engine: Any, timeout: float = 900) -> float:
-    """Seconds (perf_counter) at which nothing was pending any more."""
+def wait_resolved(engine: Any, journal: Path | None, timeout: float = 900) -> float:
+    """Seconds (perf_counter) at which nothing was journalled or pending any more."""
+    from otklik.ingest.mover import progress_reader
     from otklik.ingest.repository import count_pending
+    from otklik.ingest.spool import unmoved_bytes
 
+    progress = progress_reader(engine)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if count_pending(conn) == 0:
-                return time.perf_counter()
+        if journal is None or unmoved_bytes(journal, progress) == 0:
+            with engine.connect() as conn:
+                if count_pending(conn) == 0:
+                    return time.perf_counter()
         time.sleep(0.05)
     raise TimeoutError("events were not resolved in time")
 
@@ -144,13 +149,18 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
             "batch": args.batch,
             "clients": args.threads,
         }
-        env = {"OTKLIK_SQLITE_SYNCHRONOUS": args.synchronous}
+        env = {"OTKLIK_SQLITE_SYNCHRONOUS": args.synchronous, "OTKLIK_INGEST_SPOOL": args.spool}
+        journal = None
+        if args.spool != "off":
+            journal = Path(tempfile.mkdtemp(prefix="otklik-spool-"))
+            env["OTKLIK_INGEST_SPOOL_DIR"] = str(journal)
         split = mode == "split"
         processes = args.api_processes if split else 1
         tag["api_processes"] = processes
+        tag["spool"] = args.spool
         with server(url, env=env, split=split, api_processes=processes) as base:
             peak = post_all(base, peak_bodies, args.threads)
-            resolved_in = wait_resolved(engine) - peak["started"]
+            resolved_in = wait_resolved(engine, journal) - peak["started"]
             rate = peak_events / peak["elapsed"]
             emit(BENCH, "accepted_events_per_s", rate, "events/s", **tag)
             emit(
@@ -200,7 +210,7 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
             )
             # Re-send a fifth of the stream, as SDK retries would: nothing may be stored twice.
             post_all(base, peak_bodies[: max(1, len(peak_bodies) // 5)], args.threads)
-            wait_resolved(engine)
+            wait_resolved(engine, journal)
         with engine.connect() as conn:
             stored, distinct, pending = conn.execute(
                 select(
@@ -294,6 +304,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100, help="events per request")
     parser.add_argument("--threads", type=int, default=16, help="concurrent clients")
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
+    parser.add_argument(
+        "--spool",
+        choices=["auto", "always", "off"],
+        default="auto",
+        help="ingest journal (OTKLIK_INGEST_SPOOL); off: every 200 waits for the store",
+    )
     parser.add_argument("--api-processes", type=int, default=1, help="split mode: API processes")
     parser.add_argument("--no-baseline", action="store_true")
     args = parser.parse_args()

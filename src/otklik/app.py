@@ -17,6 +17,7 @@ from otklik.config import Settings, get_settings
 from otklik.delivery.public import router as public_router
 from otklik.delivery.runtime import DeliveryRuntime
 from otklik.ingest.endpoints import COMPONENTS
+from otklik.ingest.mover import open_journal
 from otklik.ingest.repository import count_pending
 from otklik.ingest.service import Backlog, IngestService
 from otklik.ingest.writer import EventWriter
@@ -59,6 +60,10 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
         tune_gc()
         with engine.connect() as conn:
             backlog.pending = count_pending(conn)
+        journal = open_journal(settings, engine, committed)
+        if journal is not None:
+            writer.use_spool(journal.spool, always=settings.ingest_spool == "always")
+            journal.start()
         writer.start()
         if settings.embedded_worker:
             resolver.start()
@@ -69,6 +74,8 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             yield
         finally:
             writer.stop()
+            if journal is not None:
+                journal.stop()
             resolver.stop()
             segments.stop()
             delivery.stop()
@@ -105,7 +112,12 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
 
     @app.get("/health", tags=["ops"])
     def health() -> dict[str, Any]:
-        return {"status": "ok", "version": __version__, "pending_events": backlog.pending}
+        return {
+            "status": "ok",
+            "version": __version__,
+            "pending_events": backlog.pending,
+            "journalled_events": writer.journalled,
+        }
 
     return app
 

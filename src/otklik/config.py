@@ -66,6 +66,11 @@ class Settings(BaseSettings):
     ingest_write_batch: int = 5000
     # Events not yet resolved into profiles; past this the API also pushes back with 429.
     ingest_max_backlog: int = 2_000_000
+    # Acknowledge from a local fsynced journal while the store is busy (ingest/spool.py):
+    # "auto" only then, "always" every request, "off" never (each 200 waits for the store).
+    ingest_spool: Literal["auto", "always", "off"] = "auto"
+    # Empty: `<database file>.spool` beside a SQLite store, ./var/ingest-spool otherwise.
+    ingest_spool_dir: str = ""
 
     import_max_bytes: int = 64 * 1024 * 1024
 

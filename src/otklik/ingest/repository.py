@@ -11,15 +11,18 @@ from uuid import UUID
 
 from sqlalchemy import Connection, Table, func, insert, select
 
+from otklik.ingest.spool import Position
 from otklik.ingest.wire import Accepted
 from otklik.kit.rawsql import Dialect, memo, sqlite_time_from_iso
-from otklik.models import Event, RejectedEvent
+from otklik.kit.time import utc_now
+from otklik.models import Event, IngestSpoolProgress, RejectedEvent
 from otklik.models.event import PENDING
 from otklik.profiles.identity import needs_payload
 from otklik.profiles.orders import ORDER_EVENTS
 
 EVENT = cast(Table, Event.__table__)
 REJECTED = cast(Table, RejectedEvent.__table__)
+PROGRESS = cast(Table, IngestSpoolProgress.__table__)
 
 
 def append_events(conn: Connection, rows: Sequence[dict[str, Any]]) -> int:
@@ -173,3 +176,22 @@ def append_rejected(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 def count_pending(conn: Connection) -> int:
     return int(conn.execute(select(func.count()).where(EVENT.c.status == PENDING)).scalar_one())
+
+
+def spool_progress(conn: Connection, slot: str) -> Position | None:
+    row = conn.execute(
+        select(PROGRESS.c.segment, PROGRESS.c.byte_offset).where(PROGRESS.c.slot == slot)
+    ).first()
+    return None if row is None else Position(int(row.segment), int(row.byte_offset))
+
+
+def save_spool_progress(conn: Connection, slot: str, position: Position) -> None:
+    d = Dialect(conn)
+    conn.exec_driver_sql(
+        d.sql(
+            "INSERT INTO ingest_spool_progress (slot, segment, byte_offset, updated_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (slot) DO UPDATE SET segment = excluded.segment,"
+            " byte_offset = excluded.byte_offset, updated_at = excluded.updated_at"
+        ),
+        (slot, position.segment, position.offset, d.time(utc_now())),
+    )

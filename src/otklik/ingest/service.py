@@ -105,7 +105,8 @@ class IngestService:
         return out
 
     async def _backlog_full(self) -> bool:
-        limit = self.settings.ingest_max_backlog
+        # Journalled rows count too: they are accepted but not yet in the event table.
+        limit = self.settings.ingest_max_backlog - self.writer.journalled
         if self.backlog.pending <= limit:
             return False
         now = time.monotonic()

@@ -4,6 +4,11 @@ Each request hands its rows to one writer thread and awaits the commit, so a 200
 ever sent for rows that are durably stored, while the store sees a few large transactions
 instead of thousands of tiny ones. A full queue is reported to the caller (who answers 429)
 rather than letting memory grow without bound.
+
+With a journal (ingest/spool.py) the writer does not wait for a busy store: when the write
+lock is taken, several requests are queued, or the journal already holds rows, a group is
+appended to the journal and fsynced instead, and the mover stores it soon after. A quiet
+server still writes straight to the table, so what it acknowledged is readable at once.
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from typing import Any
 from sqlalchemy import Engine
 
 from otklik.ingest import repository
+from otklik.ingest.spool import Spool
 from otklik.ingest.wire import Accepted
-from otklik.kit.db import write_tx
+from otklik.kit.db import try_write_tx, write_tx
 from otklik.kit.rawsql import Dialect
 
 log = logging.getLogger(__name__)
@@ -37,6 +43,8 @@ class _Job:
     events: list[tuple[Any, ...]]  # driver values, see repository.event_params
     rejected: list[dict[str, Any]]
     done: Callable[[int | BaseException], None]
+    # Requests may be journalled; imports and debugger records go straight to the store.
+    spoolable: bool = False
     size: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -53,6 +61,8 @@ class EventWriter:
         on_commit: Callable[[int], None] | None = None,
     ) -> None:
         self._engine = engine
+        self._spool: Spool | None = None
+        self._spool_always = False
         self._dialect = Dialect(engine)
         self._max_queued = max_queued
         self._max_batch = max_batch
@@ -62,10 +72,20 @@ class EventWriter:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self.committed_events = 0
+        self.spooled_events = 0
 
     @property
     def queued(self) -> int:
         return self._queued
+
+    @property
+    def journalled(self) -> int:
+        """Acknowledged rows still in the journal, not yet in the event table."""
+        return self._spool.backlog if self._spool is not None else 0
+
+    def use_spool(self, spool: Spool, *, always: bool = False) -> None:
+        self._spool = spool
+        self._spool_always = always
 
     def start(self) -> None:
         if self._thread is None:
@@ -100,7 +120,7 @@ class EventWriter:
         def done(result: int | BaseException) -> None:
             loop.call_soon_threadsafe(_resolve, future, result)
 
-        self._submit(_Job(params, rejected, done))
+        self._submit(_Job(params, rejected, done, spoolable=True))
         return await future
 
     def write_sync(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
@@ -158,25 +178,64 @@ class EventWriter:
                 return
 
     def _commit(self, jobs: list[_Job]) -> None:
-        events = [row for job in jobs for row in job.events]
-        rejected = [row for job in jobs for row in job.rejected]
-        try:
-            with write_tx(self._engine) as conn:
-                added = repository.insert_event_params(conn, events)
-                repository.append_rejected(conn, rejected)
-        except Exception as exc:  # every waiting request must hear about the failure
-            if len(jobs) > 1:
-                # One request's bad rows must not fail the others that shared its transaction.
-                for job in jobs:
-                    self._commit([job])
+        if self._spool is not None:
+            journal = [job for job in jobs if job.spoolable and not job.rejected]
+            if journal and (self._spool_always or len(jobs) > 1 or self._spool.backlog):
+                self._journal(journal)
+                jobs = [job for job in jobs if not (job.spoolable and not job.rejected)]
+            elif journal and len(journal) == len(jobs):
+                # One request and the journal is empty: store it now if the lock is free.
+                if not self._store(jobs, wait=False):
+                    self._journal(journal)
                 return
-            log.exception("event write failed for %d jobs", len(jobs))
+        if jobs:
+            self._store(jobs)
+
+    def _journal(self, jobs: list[_Job]) -> None:
+        assert self._spool is not None
+        rows = [row for job in jobs for row in job.events]
+        try:
+            self._spool.append(_plain(rows) if self._dialect.postgres else rows)
+        except Exception as exc:
+            log.exception("journalling %d events failed", len(rows))
             self._finish(jobs, exc)
             return
+        self.spooled_events += len(rows)
+        self._finish(jobs, None)
+
+    def _store(self, jobs: list[_Job], *, wait: bool = True) -> bool:
+        """Insert the jobs' rows in one transaction; False if not `wait` and the lock is taken."""
+        try:
+            with write_tx(self._engine) if wait else try_write_tx(self._engine) as conn:
+                if conn is None:
+                    return False
+                added = self._insert(conn, jobs)
+        except Exception as exc:
+            self._failed(jobs, exc)
+            return True
         self.committed_events += added
         self._finish(jobs, None)
         if self._on_commit is not None and added:
             self._on_commit(added)
+        return True
+
+    @staticmethod
+    def _insert(conn: Any, jobs: list[_Job]) -> int:
+        events = [row for job in jobs for row in job.events]
+        rejected = [row for job in jobs for row in job.rejected]
+        added = repository.insert_event_params(conn, events)
+        repository.append_rejected(conn, rejected)
+        return added
+
+    def _failed(self, jobs: list[_Job], exc: Exception) -> None:
+        # Every waiting request must hear about the failure.
+        if len(jobs) > 1:
+            # One request's bad rows must not fail the others that shared its transaction.
+            for job in jobs:
+                self._store([job])
+            return
+        log.exception("event write failed for %d jobs", len(jobs), exc_info=exc)
+        self._finish(jobs, exc)
 
     def _finish(self, jobs: list[_Job], error: BaseException | None) -> None:
         with self._lock:
@@ -184,6 +243,18 @@ class EventWriter:
         for job in jobs:
             # Per-job duplicate counts are not known from a shared executemany; report sizes.
             job.done(error if error is not None else len(job.events))
+
+
+def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """PostgreSQL rows with ids and times as text, which the journal stores and COPY reads."""
+    return [
+        tuple(v if v is None or isinstance(v, str | bytes | bool) else _text(v) for v in row)
+        for row in rows
+    ]
+
+
+def _text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _ignore(_result: int | BaseException) -> None:

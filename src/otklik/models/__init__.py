@@ -3,7 +3,7 @@
 from otklik.models.base import Base
 from otklik.models.channel import ChannelSetting, PushSubscription
 from otklik.models.consent import Consent, Suppression
-from otklik.models.event import Event, RejectedEvent
+from otklik.models.event import Event, IngestSpoolProgress, RejectedEvent
 from otklik.models.imports import ImportJob
 from otklik.models.insight import InsightFit, ProfileScore
 from otklik.models.message import DeliveryAttempt, FrequencyPolicy, Message, MessageEvent
@@ -30,6 +30,7 @@ __all__ = [
     "FrequencyPolicy",
     "Identity",
     "ImportJob",
+    "IngestSpoolProgress",
     "InsightFit",
     "Membership",
     "MergeLog",

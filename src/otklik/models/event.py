@@ -6,7 +6,17 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, Text, UniqueConstraint, Uuid, text
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+    Uuid,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from otklik.kit.time import utc_now
@@ -62,3 +72,17 @@ class RejectedEvent(Base):
     code: Mapped[str] = mapped_column(String(64))
     message: Mapped[str] = mapped_column(Text)
     payload: Mapped[str] = mapped_column(Text)
+
+
+class IngestSpoolProgress(Base):
+    """How far one ingest journal (ingest/spool.py) has been moved into `event`.
+
+    Saved in the same transaction as the rows it covers, so a restart resumes exactly there.
+    """
+
+    __tablename__ = "ingest_spool_progress"
+
+    slot: Mapped[str] = mapped_column(String(64), primary_key=True)
+    segment: Mapped[int] = mapped_column(BigInteger)
+    byte_offset: Mapped[int] = mapped_column(BigInteger)
+    updated_at: Mapped[datetime] = mapped_column(default=utc_now)
