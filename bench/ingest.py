@@ -149,7 +149,10 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
             "batch": args.batch,
             "clients": args.threads,
         }
-        env = {"OTKLIK_SQLITE_SYNCHRONOUS": args.synchronous, "OTKLIK_INGEST_SPOOL": args.spool}
+        env = {
+            "OTKLIK_SQLITE_SYNCHRONOUS": args.synchronous,
+            "OTKLIK_INGEST_SPOOL": str(args.spool == "on").lower(),
+        }
         journal = None
         if args.spool != "off":
             journal = Path(tempfile.mkdtemp(prefix="otklik-spool-"))
@@ -306,8 +309,8 @@ def main() -> None:
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument(
         "--spool",
-        choices=["auto", "always", "off"],
-        default="auto",
+        choices=["on", "off"],
+        default="on",
         help="ingest journal (OTKLIK_INGEST_SPOOL); off: every 200 waits for the store",
     )
     parser.add_argument("--api-processes", type=int, default=1, help="split mode: API processes")

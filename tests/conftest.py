@@ -85,12 +85,12 @@ def settings(db_url: str, tmp_path_factory: Any) -> Settings:
     # Each module's app gets its own task queue file, so no module consumes another's tasks.
     queue = tmp_path_factory.mktemp("queue") / "queue.db"
     # No ingest journal: specs read the event table right after a 200, which only the
-    # direct path promises; tests/ingest/test_spool.py covers the journal.
+    # direct path gives; tests/ingest/test_spool.py and test_durability.py cover the journal.
     return Settings(
         database_url=db_url,
         sqlite_synchronous="NORMAL",
         queue_path=str(queue),
-        ingest_spool="off",
+        ingest_spool=False,
     )
 
 

@@ -62,7 +62,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
             backlog.pending = count_pending(conn)
         journal = open_journal(settings, engine, committed)
         if journal is not None:
-            writer.use_spool(journal.spool, always=settings.ingest_spool == "always")
+            writer.use_spool(journal.spool)
             journal.start()
         writer.start()
         if settings.embedded_worker:

@@ -105,10 +105,16 @@ class SpoolMover:
                 except Exception:
                     log.exception("adopting another process's ingest journal failed")
 
-    def _move_step(self, slot: Slot, position: Position, end: Position) -> Position:
+    def _move_step(
+        self, slot: Slot, position: Position, end: Position, *, durable: bool = False
+    ) -> Position:
         rows, after = spool.read(slot.path, position, end, self._batch)
+        # The journal keeps the rows until a durable commit has moved past their segment:
+        # commits in between need no fsync of their own (a power cut rolls back the rows and
+        # the position together, and they are moved again).
+        durable = durable or after.segment > position.segment
         try:
-            with write_tx(self._engine) as conn:
+            with write_tx(self._engine, durable=durable) as conn:
                 added = repository.insert_event_params(conn, rows)
                 repository.save_spool_progress(conn, slot.id, after)
         except OperationalError:
@@ -159,7 +165,7 @@ class SpoolMover:
         moved, position = 0, start
         while position < end:
             before = self.moved_events
-            position = self._move_step(slot, position, end)
+            position = self._move_step(slot, position, end, durable=True)
             moved += self.moved_events - before
         spool.drop_before(slot.path, end.segment)
         return moved

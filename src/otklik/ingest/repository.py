@@ -14,7 +14,7 @@ from sqlalchemy import Connection, Table, func, insert, select
 from otklik.ingest.spool import Position
 from otklik.ingest.wire import Accepted
 from otklik.kit.rawsql import Dialect, memo, sqlite_time_from_iso
-from otklik.kit.time import utc_now
+from otklik.kit.time import iso, utc_now
 from otklik.models import Event, IngestSpoolProgress, RejectedEvent
 from otklik.models.event import PENDING
 from otklik.profiles.identity import needs_payload
@@ -73,16 +73,24 @@ def accepted_params(
 
     The request path: building a dict per event only to read it back cost ~2 µs an event.
     """
-    workspace, received = d.uuid(workspace_id), d.time(received_at)
-    stamp, postgres, rich, json = d.time, d.postgres, ORDER_EVENTS, d.json
+    postgres, rich, json = d.postgres, ORDER_EVENTS, d.json
+    if postgres:
+        # Text, as COPY sends it to the server anyway: the rows are then plain values the
+        # ingest journal can store as they are (converting them there cost ~5 µs an event).
+        workspace, received = str(workspace_id), iso(received_at)
+    else:
+        workspace, received = d.uuid(workspace_id), d.time(received_at)
     params: list[tuple[Any, ...]] = []
     append = params.append
     for item in items:
         kind, name, payload = item.type, item.name, item.payload
         encoded: str | bytes = item.encoded or json(payload)
-        if postgres and isinstance(encoded, bytes):
-            encoded = encoded.decode()
-        when = None if postgres else sqlite_time_from_iso(item.timestamp_iso)
+        if postgres:
+            if isinstance(encoded, bytes):
+                encoded = encoded.decode()
+            when = item.timestamp_iso or iso(item.timestamp)
+        else:
+            when = sqlite_time_from_iso(item.timestamp_iso) or d.time(item.timestamp)
         append(
             (
                 workspace,
@@ -91,7 +99,7 @@ def accepted_params(
                 name,
                 item.user_id,
                 item.anonymous_id,
-                when or stamp(item.timestamp),
+                when,
                 received,
                 encoded,
                 needs_payload(kind, name, payload, rich),

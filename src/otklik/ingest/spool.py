@@ -51,9 +51,9 @@ class SpoolCorrupt(Exception):
     pass
 
 
-def spool_root(database_url: str, configured: str, mode: str) -> Path | None:
+def spool_root(database_url: str, configured: str, enabled: bool) -> Path | None:
     """Where this deployment journals, or None when it does not."""
-    if mode == "off":
+    if not enabled:
         return None
     if configured:
         return Path(configured)

@@ -5,10 +5,10 @@ ever sent for rows that are durably stored, while the store sees a few large tra
 instead of thousands of tiny ones. A full queue is reported to the caller (who answers 429)
 rather than letting memory grow without bound.
 
-With a journal (ingest/spool.py) the writer does not wait for a busy store: when the write
-lock is taken, several requests are queued, or the journal already holds rows, a group is
-appended to the journal and fsynced instead, and the mover stores it soon after. A quiet
-server still writes straight to the table, so what it acknowledged is readable at once.
+With the ingest journal on (ingest/spool.py) requests do not wait for the store at all:
+a group is appended to the journal and fsynced, and the mover stores it soon after, so an
+acknowledged event is in the table a few milliseconds later rather than at once. Imports
+and debugger records still go straight to the store.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from sqlalchemy import Engine
 from otklik.ingest import repository
 from otklik.ingest.spool import Spool
 from otklik.ingest.wire import Accepted
-from otklik.kit.db import try_write_tx, write_tx
+from otklik.kit.db import write_tx
 from otklik.kit.rawsql import Dialect
 
 log = logging.getLogger(__name__)
@@ -62,7 +62,6 @@ class EventWriter:
     ) -> None:
         self._engine = engine
         self._spool: Spool | None = None
-        self._spool_always = False
         self._dialect = Dialect(engine)
         self._max_queued = max_queued
         self._max_batch = max_batch
@@ -83,9 +82,8 @@ class EventWriter:
         """Acknowledged rows still in the journal, not yet in the event table."""
         return self._spool.backlog if self._spool is not None else 0
 
-    def use_spool(self, spool: Spool, *, always: bool = False) -> None:
+    def use_spool(self, spool: Spool) -> None:
         self._spool = spool
-        self._spool_always = always
 
     def start(self) -> None:
         if self._thread is None:
@@ -98,10 +96,6 @@ class EventWriter:
             self._thread.join(timeout=30)
             self._thread = None
 
-    async def write(self, events: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> int:
-        """Store the rows durably; returns how many events were new (not duplicates)."""
-        return await self._write(self._params(events), rejected)
-
     async def write_accepted(
         self,
         workspace_id: uuid.UUID,
@@ -109,7 +103,10 @@ class EventWriter:
         accepted: list[Accepted],
         rejected: list[dict[str, Any]],
     ) -> int:
-        """`write` for one request's parsed events, as `Accepted.row` would give them."""
+        """Store one request's parsed events durably; returns how many there were.
+
+        The rows are those `Accepted.row` would give, and may go to the journal.
+        """
         params = repository.accepted_params(self._dialect, workspace_id, received_at, accepted)
         return await self._write(params, rejected)
 
@@ -180,14 +177,9 @@ class EventWriter:
     def _commit(self, jobs: list[_Job]) -> None:
         if self._spool is not None:
             journal = [job for job in jobs if job.spoolable and not job.rejected]
-            if journal and (self._spool_always or len(jobs) > 1 or self._spool.backlog):
+            if journal:
                 self._journal(journal)
                 jobs = [job for job in jobs if not (job.spoolable and not job.rejected)]
-            elif journal and len(journal) == len(jobs):
-                # One request and the journal is empty: store it now if the lock is free.
-                if not self._store(jobs, wait=False):
-                    self._journal(journal)
-                return
         if jobs:
             self._store(jobs)
 
@@ -195,7 +187,7 @@ class EventWriter:
         assert self._spool is not None
         rows = [row for job in jobs for row in job.events]
         try:
-            self._spool.append(_plain(rows) if self._dialect.postgres else rows)
+            self._spool.append(rows)
         except Exception as exc:
             log.exception("journalling %d events failed", len(rows))
             self._finish(jobs, exc)
@@ -203,21 +195,18 @@ class EventWriter:
         self.spooled_events += len(rows)
         self._finish(jobs, None)
 
-    def _store(self, jobs: list[_Job], *, wait: bool = True) -> bool:
-        """Insert the jobs' rows in one transaction; False if not `wait` and the lock is taken."""
+    def _store(self, jobs: list[_Job]) -> None:
+        """Insert the jobs' rows in one transaction."""
         try:
-            with write_tx(self._engine) if wait else try_write_tx(self._engine) as conn:
-                if conn is None:
-                    return False
+            with write_tx(self._engine) as conn:
                 added = self._insert(conn, jobs)
         except Exception as exc:
             self._failed(jobs, exc)
-            return True
+            return
         self.committed_events += added
         self._finish(jobs, None)
         if self._on_commit is not None and added:
             self._on_commit(added)
-        return True
 
     @staticmethod
     def _insert(conn: Any, jobs: list[_Job]) -> int:
@@ -243,18 +232,6 @@ class EventWriter:
         for job in jobs:
             # Per-job duplicate counts are not known from a shared executemany; report sizes.
             job.done(error if error is not None else len(job.events))
-
-
-def _plain(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """PostgreSQL rows with ids and times as text, which the journal stores and COPY reads."""
-    return [
-        tuple(v if v is None or isinstance(v, str | bytes | bool) else _text(v) for v in row)
-        for row in rows
-    ]
-
-
-def _text(value: Any) -> str:
-    return value.isoformat() if isinstance(value, datetime) else str(value)
 
 
 def _ignore(_result: int | BaseException) -> None:

@@ -45,7 +45,7 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> 
         return engine
     if parsed.drivername == "postgresql":
         url = str(parsed.set(drivername="postgresql+psycopg"))
-    return create_engine(
+    engine = create_engine(
         url,
         json_serializer=_dumps,
         json_deserializer=orjson.loads,
@@ -53,6 +53,8 @@ def make_engine(url: str, *, synchronous: str = "FULL", pool_size: int = 10) -> 
         max_overflow=20,
         pool_pre_ping=True,
     )
+    _configure_postgres(engine)
+    return engine
 
 
 def _dumps(value: Any) -> str:
@@ -89,21 +91,28 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
             if info.get("synchronous") != level:
                 conn.exec_driver_sql(f"PRAGMA synchronous={level}")
                 info["synchronous"] = level
-            if options.get("nowait"):
-                info["busy"] = not _begin_immediate(conn.connection.driver_connection, 0.0)
-            else:
-                _begin_immediate(conn.connection.driver_connection)
+            _begin_immediate(conn.connection.driver_connection)
         else:
             conn.exec_driver_sql("BEGIN DEFERRED")
 
 
-def _begin_immediate(dbapi_conn: Any, timeout: float = 30.0) -> bool:
+def _configure_postgres(engine: Engine) -> None:
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        options = conn.get_execution_options()
+        if options.get("write") and not options.get("durable", True):
+            # As on SQLite: derived data commits without waiting for the WAL flush; a crash
+            # loses at most the last such commits, whose inputs are still there to redo.
+            # PostgreSQL flushes its WAL in order, so the next durable commit covers them.
+            conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
+
+
+def _begin_immediate(dbapi_conn: Any, timeout: float = 30.0) -> None:
     """BEGIN IMMEDIATE, polling every millisecond while another process holds the lock.
 
     SQLite's own busy handler backs off to 100 ms sleeps, so a writer in another process
     (`otklik worker` beside `otklik api`, an import) would often wait long after the lock
     was free; within one process `writer_turn` already queues writers without sleeping.
-    With `timeout` 0 it tries once and says whether it got the lock.
     """
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=0")
@@ -112,12 +121,10 @@ def _begin_immediate(dbapi_conn: Any, timeout: float = 30.0) -> bool:
         while True:
             try:
                 cur.execute("BEGIN IMMEDIATE")
-                return True
+                return
             except sqlite3.OperationalError as exc:
                 if "locked" not in str(exc) and "busy" not in str(exc):
                     raise
-                if not timeout:
-                    return False
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.001)
@@ -134,10 +141,6 @@ def writer_turn(engine: Engine) -> AbstractContextManager[Any]:
     """Held for the whole of a write transaction on SQLite; PostgreSQL needs no such turn."""
     if engine.dialect.name != "sqlite":
         return nullcontext()
-    return _turn(engine)
-
-
-def _turn(engine: Engine) -> threading.RLock:
     with _LOCKS_GUARD:
         lock = _WRITE_LOCKS.get(engine)
         if lock is None:
@@ -155,31 +158,6 @@ def write_tx(engine: Engine, *, durable: bool = True) -> Iterator[Connection]:
         conn = conn.execution_options(write=True, durable=durable)
         with conn.begin():
             yield conn
-
-
-@contextmanager
-def try_write_tx(engine: Engine) -> Iterator[Connection | None]:
-    """`write_tx` if SQLite's write lock is free this moment, else None: nothing waits.
-
-    PostgreSQL has no store-wide write lock, so there it is `write_tx`.
-    """
-    if engine.dialect.name != "sqlite":
-        with write_tx(engine) as conn:
-            yield conn
-        return
-    turn = _turn(engine)
-    if not turn.acquire(blocking=False):
-        yield None
-        return
-    try:
-        with engine.connect() as conn:
-            conn = conn.execution_options(write=True, durable=True, nowait=True)
-            with conn.begin():
-                # The BEGIN IMMEDIATE was refused: no transaction is open, so the commit
-                # on leaving is a no-op.
-                yield None if conn.connection.info.pop("busy", False) else conn
-    finally:
-        turn.release()
 
 
 @contextmanager
