@@ -174,7 +174,10 @@ class SpoolMover:
         moved = 0
         for slot in spool.orphans(self._spool.root, self._spool.slot):
             try:
-                start = self._progress(slot.id) or Position(min(spool.segments(slot.path)), 0)
+                numbers = spool.segments(slot.path)
+                if not numbers:  # another process adopted it first
+                    continue
+                start = self._progress(slot.id) or Position(numbers[0], 0)
                 end = spool.recover(slot.path, start)
                 moved += self._move(slot, start, end)
                 # Its last segment is fully moved too: nothing of this slot is left.

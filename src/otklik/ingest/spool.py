@@ -24,6 +24,7 @@ import fcntl
 import logging
 import marshal
 import os
+import shutil
 import struct
 import threading
 import uuid
@@ -128,11 +129,16 @@ def orphans(root: Path, own: Slot) -> Iterator[Slot]:
 
 
 def recover(slot: Path, start: Position) -> Position:
-    """Validate the journal from `start`, cut off a torn tail; returns the end of the data."""
+    """Validate the journal from `start`, cut off a torn tail; returns the end of the data.
+
+    Only the last segment can end in a torn record (its writer died mid-append, before the
+    fsync, so before acknowledging it). A bad record in an older, completed segment means
+    the disk damaged fsynced data: the segment is copied aside as `.bad` for inspection,
+    the records before the damage are kept and the loss is logged as an error.
+    """
     end = start
-    for segment in segments(slot):
-        if segment < start.segment:
-            continue
+    numbers = [n for n in segments(slot) if n >= start.segment]
+    for segment in numbers:
         path = segment_path(slot, segment)
         offset = start.offset if segment == start.segment else 0
         with path.open("rb") as handle:
@@ -143,8 +149,18 @@ def recover(slot: Path, start: Position) -> Position:
                     break
                 offset += HEADER.size + record[0]
         if offset < size:
-            # Only a record whose fsync never returned can be torn, so it was not acknowledged.
-            log.warning("ingest spool %s: cutting %d torn bytes", path, size - offset)
+            if segment == numbers[-1]:
+                log.warning("ingest spool %s: cutting %d torn bytes", path, size - offset)
+            else:
+                shutil.copyfile(path, path.with_suffix(".bad"))
+                log.error(
+                    "ingest spool %s is damaged at byte %d: %d acknowledged bytes after it"
+                    " are unreadable (copy kept as %s)",
+                    path,
+                    offset,
+                    size - offset,
+                    path.with_suffix(".bad").name,
+                )
             os.truncate(path, offset)
         end = Position(segment, offset)
     return end
@@ -167,6 +183,7 @@ def read(slot: Path, start: Position, end: Position, max_rows: int) -> tuple[lis
     """Whole records from `start` up to `end` (at least one, then up to `max_rows` rows)."""
     rows: list[Row] = []
     segment, offset = start
+    max_rows = max(max_rows, 1)
     while (segment, offset) < end and len(rows) < max_rows:
         path = segment_path(slot, segment)
         if segment < end.segment and (not path.exists() or offset >= path.stat().st_size):
@@ -222,9 +239,11 @@ class Spool:
         existing = segments(self.slot.path)
         done = progress(self.slot.id)
         # What a previous holder of this slot journalled but did not move.
-        self.moved = done or Position(existing[0] if existing else 1, 0)
+        self.moved = done or Position(existing[0] if existing else 0, 0)
         self.recovered_end = recover(self.slot.path, self.moved)
-        self._segment = (existing[-1] if existing else 0) + 1
+        # Past both the files and the saved position: a slot another process adopted has
+        # no files left, yet its position must stay behind everything written from now on.
+        self._segment = max(existing[-1] if existing else 0, self.moved.segment) + 1
         self._offset = 0
         self._fd = self._open_segment(self._segment)
         self._cond = threading.Condition()
