@@ -23,6 +23,7 @@ from otklik.config import Settings
 from otklik.ingest import repository, spool
 from otklik.ingest.spool import Position, Slot, Spool
 from otklik.kit.db import read_tx, write_tx
+from otklik.kit.runtime import background_io
 from otklik.kit.time import utc_now
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ class SpoolMover:
             self._thread = None
 
     def _run(self) -> None:
+        background_io()
         own = self._spool
         position = own.moved
         next_scan = time.monotonic() + ORPHAN_SCAN_SECONDS

@@ -11,6 +11,8 @@ import logging
 import threading
 import time
 
+from otklik.kit.runtime import background_io
+
 log = logging.getLogger(__name__)
 FIRST_PAUSE = 0.05
 LONGEST_PAUSE = 1.0
@@ -46,6 +48,7 @@ class PollingLoop:
             self._thread = None
 
     def _run(self) -> None:
+        background_io()
         pause = FIRST_PAUSE
         while not self._stop.is_set():
             try:
