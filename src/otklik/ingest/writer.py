@@ -43,7 +43,8 @@ class _Job:
     events: list[tuple[Any, ...]]  # driver values, see repository.event_params
     rejected: list[dict[str, Any]]
     done: Callable[[int | BaseException], None]
-    # Requests may be journalled; imports and debugger records go straight to the store.
+    # Requests may be journalled; imports, debugger records and requests carrying rejected
+    # items (their rejected_event rows go in the same transaction) go straight to the store.
     spoolable: bool = False
     size: int = field(init=False)
 
@@ -70,8 +71,6 @@ class EventWriter:
         self._queued = 0
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self.committed_events = 0
-        self.spooled_events = 0
 
     @property
     def queued(self) -> int:
@@ -192,7 +191,6 @@ class EventWriter:
             log.exception("journalling %d events failed", len(rows))
             self._finish(jobs, exc)
             return
-        self.spooled_events += len(rows)
         self._finish(jobs, None)
 
     def _store(self, jobs: list[_Job]) -> None:
@@ -203,7 +201,6 @@ class EventWriter:
         except Exception as exc:
             self._failed(jobs, exc)
             return
-        self.committed_events += added
         self._finish(jobs, None)
         if self._on_commit is not None and added:
             self._on_commit(added)
