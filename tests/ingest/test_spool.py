@@ -731,3 +731,21 @@ def test_a_post_is_acknowledged_while_this_process_holds_the_sqlite_write_lock(
         [row] = wait_for(lambda: events(engine, tenant.id))
         assert (row.message_id, row.type, row.name) == ("busy-1", "track", "Product Viewed")
         wait_for(lambda: health(journalling)["journalled_events"] == 0)
+
+
+@pytest.mark.parametrize(
+    ("url", "configured", "enabled", "expected"),
+    [
+        ("sqlite:///var/data/otklik.db", "", True, Path("var/data/otklik.db.spool")),
+        ("sqlite:////srv/otklik.db", "", True, Path("/srv/otklik.db.spool")),
+        ("sqlite://", "", True, None),
+        ("sqlite:///:memory:", "", True, None),
+        ("postgresql://u@h/db", "", True, Path("./var/ingest-spool")),
+        ("postgresql://u@h/db", "/data/journal", True, Path("/data/journal")),
+        ("sqlite:///var/data/otklik.db", "", False, None),
+    ],
+)
+def test_the_journal_lives_beside_a_sqlite_file_or_where_it_is_told(
+    url: str, configured: str, enabled: bool, expected: Path | None
+) -> None:
+    assert spool.spool_root(url, configured, enabled) == expected

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from sqlalchemy.engine import make_url
+
 log = logging.getLogger(__name__)
 
 HEADER = struct.Struct("<III")
@@ -58,11 +60,11 @@ def spool_root(database_url: str, configured: str, enabled: bool) -> Path | None
         return None
     if configured:
         return Path(configured)
-    if database_url.startswith("sqlite"):
-        database = database_url.split("///", 1)[-1]
-        if not database or database == ":memory:":
-            return None
-        return Path(database + ".spool")
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:":
+            return None  # nothing durable to journal for
+        return Path(url.database + ".spool")
     return Path("./var/ingest-spool")
 
 
