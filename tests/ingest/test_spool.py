@@ -361,75 +361,86 @@ def test_orphans_are_only_the_unlocked_slots_that_hold_segments(root: Path) -> N
 # -- 4. the mover: each row once, its position saved with it ---------------------------------
 
 
+@pytest.fixture
+def process(engine: Engine, root: Path) -> Iterator[Callable[[], Spool]]:
+    """Opens a journal on `root` as a starting process would; all are closed afterwards
+    (closing again what a test already closed, to stand for a death, is harmless)."""
+    opened: list[Spool] = []
+
+    def start() -> Spool:
+        journal = Spool(root, progress_reader(engine))
+        opened.append(journal)
+        return journal
+
+    yield start
+    for journal in opened:
+        journal.close()
+
+
 def test_the_mover_stores_each_row_once_and_saves_its_position_with_them(
-    engine: Engine, root: Path
+    engine: Engine, root: Path, process: Callable[[], Spool]
 ) -> None:
     tenant = make_tenant(engine)
-    journal = Spool(root, progress_reader(engine))
-    try:
-        records = [
-            journal_rows(engine, tenant.id, f"r{n}", size) for n, size in enumerate((3, 1, 4))
-        ]
-        for rows in records:
-            journal.append(rows)
-        everything = [row for rows in records for row in rows]
-        assert spool.unmoved_bytes(root, progress_reader(engine)) > 0
-        mover = SpoolMover(engine, journal, batch=2)
+    journal = process()
+    records = [journal_rows(engine, tenant.id, f"r{n}", size) for n, size in enumerate((3, 1, 4))]
+    for rows in records:
+        journal.append(rows)
+    everything = [row for rows in records for row in rows]
+    assert spool.unmoved_bytes(root, progress_reader(engine)) > 0
+    mover = SpoolMover(engine, journal, batch=2)
 
-        position, moved = journal.moved, 0
-        while position < journal.end:
-            before = position
-            position = mover._move_step(journal.slot, position, journal.end)
-            rows, _ = spool.read(journal.slot.path, before, position, EVERYTHING)
-            moved += len(rows)
-            # The rows and the position after them are committed together.
-            assert saved_position(engine, journal.slot.id) == position
-            assert stored_ids(engine, tenant.id) == message_ids(everything[:moved])
+    position, moved = journal.moved, 0
+    while position < journal.end:
+        before = position
+        position = mover._move_step(journal.slot, position, journal.end)
+        rows, _ = spool.read(journal.slot.path, before, position, EVERYTHING)
+        moved += len(rows)
+        # The rows and the position after them are committed together.
+        assert saved_position(engine, journal.slot.id) == position
+        assert stored_ids(engine, tenant.id) == message_ids(everything[:moved])
 
-        assert position == journal.end
-        assert stored_ids(engine, tenant.id) == message_ids(everything)
-        assert mover.moved_events == len(everything)
-        assert journal.backlog == 0
-        assert spool.unmoved_bytes(root, progress_reader(engine)) == 0
-    finally:
-        journal.close()
+    assert position == journal.end
+    assert stored_ids(engine, tenant.id) == message_ids(everything)
+    assert mover.moved_events == len(everything)
+    assert journal.backlog == 0
+    assert spool.unmoved_bytes(root, progress_reader(engine)) == 0
 
 
 @pytest.mark.parametrize("failing", ["insert_event_params", "save_spool_progress"])
 def test_a_move_that_fails_commits_neither_its_rows_nor_its_position(
-    engine: Engine, root: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+    engine: Engine,
+    process: Callable[[], Spool],
+    monkeypatch: pytest.MonkeyPatch,
+    failing: str,
 ) -> None:
     tenant = make_tenant(engine)
-    journal = Spool(root, progress_reader(engine))
-    try:
-        rows = journal_rows(engine, tenant.id, "f", 5)
-        journal.append(rows)
-        mover = SpoolMover(engine, journal, batch=100)
-        real = getattr(repository, failing)
+    journal = process()
+    rows = journal_rows(engine, tenant.id, "f", 5)
+    journal.append(rows)
+    mover = SpoolMover(engine, journal, batch=100)
+    real = getattr(repository, failing)
 
-        def half_then_fail(conn: Any, *args: Any) -> Any:
-            real(conn, *args)
-            raise OperationalError("statement", {}, Exception("the store went away"))
+    def half_then_fail(conn: Any, *args: Any) -> Any:
+        real(conn, *args)
+        raise OperationalError("statement", {}, Exception("the store went away"))
 
-        monkeypatch.setattr(repository, failing, half_then_fail)
-        with pytest.raises(OperationalError):
-            mover._move_step(journal.slot, journal.moved, journal.end)
-        assert events(engine, tenant.id) == []
-        assert saved_position(engine, journal.slot.id) is None
+    monkeypatch.setattr(repository, failing, half_then_fail)
+    with pytest.raises(OperationalError):
+        mover._move_step(journal.slot, journal.moved, journal.end)
+    assert events(engine, tenant.id) == []
+    assert saved_position(engine, journal.slot.id) is None
 
-        monkeypatch.undo()  # the store is back: the same rows are moved, once
-        assert mover._move_step(journal.slot, journal.moved, journal.end) == journal.end
-        assert stored_ids(engine, tenant.id) == message_ids(rows)
-        assert saved_position(engine, journal.slot.id) == journal.end
-    finally:
-        journal.close()
+    monkeypatch.undo()  # the store is back: the same rows are moved, once
+    assert mover._move_step(journal.slot, journal.moved, journal.end) == journal.end
+    assert stored_ids(engine, tenant.id) == message_ids(rows)
+    assert saved_position(engine, journal.slot.id) == journal.end
 
 
 def test_a_restarted_process_moves_nothing_twice_and_never_brings_back_erased_events(
-    engine: Engine, root: Path
+    engine: Engine, process: Callable[[], Spool]
 ) -> None:
     tenant = make_tenant(engine)
-    first = Spool(root, progress_reader(engine))
+    first = process()
     rows = journal_rows(engine, tenant.id, "once", 6)
     first.append(rows)
     mover = SpoolMover(engine, first, batch=4)
@@ -440,30 +451,27 @@ def test_a_restarted_process_moves_nothing_twice_and_never_brings_back_erased_ev
     assert stored_ids(engine, tenant.id) == message_ids(rows)
     erase(engine, tenant.id)
 
-    again = Spool(root, progress_reader(engine))  # the next life of the same process
-    try:
-        assert again.slot.id == first.slot.id
-        assert again.moved == again.recovered_end == end
-        restarted = SpoolMover(engine, again, batch=4)
-        assert restarted.recover() == 0
-        assert events(engine, tenant.id) == []
+    again = process()  # the next life of the same process
+    assert again.slot.id == first.slot.id
+    assert again.moved == again.recovered_end == end
+    restarted = SpoolMover(engine, again, batch=4)
+    assert restarted.recover() == 0
+    assert events(engine, tenant.id) == []
 
-        # What the new life journals is moved, once.
-        more = journal_rows(engine, tenant.id, "later", 3)
-        again.append(more)
-        restarted.start()
-        restarted.stop()
-        assert stored_ids(engine, tenant.id) == message_ids(more)
-        assert saved_position(engine, again.slot.id) == again.end
-    finally:
-        again.close()
+    # What the new life journals is moved, once.
+    more = journal_rows(engine, tenant.id, "later", 3)
+    again.append(more)
+    restarted.start()
+    restarted.stop()
+    assert stored_ids(engine, tenant.id) == message_ids(more)
+    assert saved_position(engine, again.slot.id) == again.end
 
 
 def test_a_process_that_died_mid_journal_has_the_rest_moved_by_its_successor(
-    engine: Engine, root: Path
+    engine: Engine, process: Callable[[], Spool]
 ) -> None:
     tenant = make_tenant(engine)
-    dead = Spool(root, progress_reader(engine))
+    dead = process()
     records = [journal_rows(engine, tenant.id, f"d{n}", 2) for n in range(4)]
     for rows in records:
         dead.append(rows)
@@ -472,66 +480,55 @@ def test_a_process_that_died_mid_journal_has_the_rest_moved_by_its_successor(
     assert stored_ids(engine, tenant.id) == message_ids(records[0])
     erase(engine, tenant.id)
 
-    successor = Spool(root, progress_reader(engine))
-    try:
-        assert successor.moved == moved_to
-        assert successor.recovered_end == dead.end
-        assert SpoolMover(engine, successor, batch=1).recover() == 6
-        rest = [row for rows in records[1:] for row in rows]
-        assert stored_ids(engine, tenant.id) == message_ids(rest)
-        assert saved_position(engine, successor.slot.id) == dead.end
-    finally:
-        successor.close()
+    successor = process()
+    assert successor.moved == moved_to
+    assert successor.recovered_end == dead.end
+    assert SpoolMover(engine, successor, batch=1).recover() == 6
+    rest = [row for rows in records[1:] for row in rows]
+    assert stored_ids(engine, tenant.id) == message_ids(rest)
+    assert saved_position(engine, successor.slot.id) == dead.end
 
 
 def test_a_dead_process_journal_is_adopted_by_another_process_mover(
-    engine: Engine, root: Path
+    engine: Engine, process: Callable[[], Spool]
 ) -> None:
     tenant = make_tenant(engine)
-    alive = Spool(root, progress_reader(engine))
-    dead = Spool(root, progress_reader(engine))
+    alive, dead = process(), process()
     rows = journal_rows(engine, tenant.id, "orphan", 5)
     dead.append(rows)
     dead.close()  # died without moving anything
-    try:
-        mover = SpoolMover(engine, alive, batch=2)
-        assert mover.recover() == len(rows)
 
-        assert stored_ids(engine, tenant.id) == message_ids(rows)
-        assert saved_position(engine, dead.slot.id) == dead.end
-        assert spool.segments(dead.slot.path) == []  # nothing of it is left to adopt
-        assert mover.recover() == 0
-        assert stored_ids(engine, tenant.id) == message_ids(rows)
-    finally:
-        alive.close()
+    mover = SpoolMover(engine, alive, batch=2)
+    assert mover.recover() == len(rows)
+    assert stored_ids(engine, tenant.id) == message_ids(rows)
+    assert saved_position(engine, dead.slot.id) == dead.end
+    assert spool.segments(dead.slot.path) == []  # nothing of it is left to adopt
+    assert mover.recover() == 0
+    assert stored_ids(engine, tenant.id) == message_ids(rows)
 
 
 def test_a_slot_claimed_again_after_adoption_has_its_new_rows_moved(
-    engine: Engine, root: Path
+    engine: Engine, process: Callable[[], Spool]
 ) -> None:
     """Adoption deletes every segment but keeps the position: new segments go past it."""
     tenant = make_tenant(engine)
-    alive = Spool(root, progress_reader(engine))
-    dead = Spool(root, progress_reader(engine))
+    alive, dead = process(), process()
     dead.append(journal_rows(engine, tenant.id, "before", 3))
     dead.close()
     SpoolMover(engine, alive, batch=100).recover()
-    try:
-        again = Spool(root, progress_reader(engine))  # the dead process restarts
-        assert again.slot.path == dead.slot.path
-        mover = SpoolMover(engine, again, batch=100)
-        mover.recover()
-        mover.start()
-        after = journal_rows(engine, tenant.id, "after", 4)
-        again.append(after[:2])
-        again.append(after[2:])
-        wait_for(lambda: len(stored_ids(engine, tenant.id)) == 7, timeout=10)
-        mover.stop()
-        assert again.backlog == 0
-        again.close()
-        assert stored_ids(engine, tenant.id)[3:] == message_ids(after)
-    finally:
-        alive.close()
+
+    again = process()  # the dead process restarts
+    assert again.slot.path == dead.slot.path
+    mover = SpoolMover(engine, again, batch=100)
+    mover.recover()
+    mover.start()
+    after = journal_rows(engine, tenant.id, "after", 4)
+    again.append(after[:2])
+    again.append(after[2:])
+    wait_for(lambda: len(stored_ids(engine, tenant.id)) == 7, timeout=10)
+    mover.stop()
+    assert again.backlog == 0
+    assert stored_ids(engine, tenant.id)[3:] == message_ids(after)
 
 
 def test_damage_inside_an_older_segment_is_kept_aside_and_logged_at_reopening(
@@ -562,19 +559,16 @@ def test_damage_inside_an_older_segment_is_kept_aside_and_logged_at_reopening(
         reopened.close()
 
 
-def test_a_live_process_journal_is_left_to_its_own_mover(engine: Engine, root: Path) -> None:
+def test_a_live_process_journal_is_left_to_its_own_mover(
+    engine: Engine, process: Callable[[], Spool]
+) -> None:
     tenant = make_tenant(engine)
-    mine = Spool(root, progress_reader(engine))
-    theirs = Spool(root, progress_reader(engine))
-    try:
-        theirs.append(journal_rows(engine, tenant.id, "theirs", 2))
+    mine, theirs = process(), process()
+    theirs.append(journal_rows(engine, tenant.id, "theirs", 2))
 
-        assert SpoolMover(engine, mine, batch=10).recover() == 0
-        assert events(engine, tenant.id) == []
-        assert saved_position(engine, theirs.slot.id) is None
-    finally:
-        mine.close()
-        theirs.close()
+    assert SpoolMover(engine, mine, batch=10).recover() == 0
+    assert events(engine, tenant.id) == []
+    assert saved_position(engine, theirs.slot.id) is None
 
 
 # -- 5. the app with the journal on ---------------------------------------------------------
