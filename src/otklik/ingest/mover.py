@@ -24,7 +24,6 @@ from otklik.ingest import repository, spool
 from otklik.ingest.spool import Position, Slot, Spool
 from otklik.kit.db import read_tx, write_tx
 from otklik.kit.runtime import background_io
-from otklik.kit.time import utc_now
 
 log = logging.getLogger(__name__)
 
@@ -192,13 +191,7 @@ class SpoolMover:
 def _refused(row: spool.Row, error: Exception) -> dict[str, Any]:
     workspace = row[0] if isinstance(row[0], uuid.UUID) else uuid.UUID(str(row[0]))
     payload = row[8].decode() if isinstance(row[8], bytes) else str(row[8])
-    return {
-        "workspace_id": workspace,
-        "received_at": utc_now(),
-        "code": "store_refused",
-        "message": f"{type(error).__name__}: {str(error)[:500]}",
-        "payload": payload[:4096],
-    }
+    return repository.failure_row(workspace, "store_refused", error, payload)
 
 
 class Journal:

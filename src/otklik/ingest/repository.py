@@ -197,6 +197,17 @@ def _append_postgres(conn: Connection, params: list[tuple[Any, ...]]) -> int:
     return max(int(added or 0), 0)
 
 
+def failure_row(workspace_id: UUID, code: str, error: Exception, payload: str) -> dict[str, Any]:
+    """A `rejected_event` row for input accepted once and failed later (resolver, mover)."""
+    return {
+        "workspace_id": workspace_id,
+        "received_at": utc_now(),
+        "code": code,
+        "message": f"{type(error).__name__}: {str(error)[:500]}",
+        "payload": payload[:4096],
+    }
+
+
 def append_rejected(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
     if rows:
         conn.execute(insert(REJECTED), list(rows))

@@ -20,7 +20,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import OperationalError
 
 from otklik.config import Settings
-from otklik.ingest.repository import append_rejected, count_pending
+from otklik.ingest.repository import append_rejected, count_pending, failure_row
 from otklik.kit.db import read_tx, write_tx
 from otklik.kit.time import utc_now
 from otklik.models import Workspace
@@ -176,18 +176,8 @@ class ResolverLoop(PollingLoop):
         """Mark the event as failed and record why, for the debugger."""
         log.error("event %s could not be resolved and is set aside: %s", event.seq, error)
         log_repository.mark_failed(conn, event.seq, FAILED)
-        append_rejected(
-            conn,
-            [
-                {
-                    "workspace_id": event.workspace_id,
-                    "received_at": utc_now(),
-                    "code": "resolve_failed",
-                    "message": f"{type(error).__name__}: {str(error)[:500]}",
-                    "payload": orjson.dumps(event.payload or {}, default=str).decode()[:4096],
-                }
-            ],
-        )
+        payload = orjson.dumps(event.payload or {}, default=str).decode()
+        append_rejected(conn, [failure_row(event.workspace_id, "resolve_failed", error, payload)])
 
     def drain(self, timeout: float = 60.0) -> int:
         """Resolve until nothing is pending (for the CLI, imports and tests)."""
