@@ -28,7 +28,7 @@ from otklik.kit.db import read_tx, write_tx
 from otklik.kit.rawsql import Dialect
 from otklik.models import Event
 from tests.conftest import LiveServer, make_tenant, serve
-from tests.ingest.support import basic, by_message_id, events, normalised, wait_for
+from tests.ingest.support import basic, by_message_id, events, normalised, rejected, wait_for
 
 RECEIVED = datetime(2026, 5, 1, 6, 0, 0, 123456, tzinfo=UTC)
 EVERYTHING = 10**9  # a max_rows that never stops a read early
@@ -434,6 +434,35 @@ def test_a_move_that_fails_commits_neither_its_rows_nor_its_position(
     assert mover._move_step(journal.slot, journal.moved, journal.end) == journal.end
     assert stored_ids(engine, tenant.id) == message_ids(rows)
     assert saved_position(engine, journal.slot.id) == journal.end
+
+
+def test_a_record_the_store_refuses_is_recorded_as_rejected_and_the_rest_moves_on(
+    engine: Engine, process: Callable[[], Spool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    tenant = make_tenant(engine)
+    journal = process()
+    good, bad, later = (journal_rows(engine, tenant.id, p, 2) for p in ("ok", "bad", "later"))
+    for rows in (good, bad, later):
+        journal.append(rows)
+    real = repository.insert_event_params
+
+    def refuse_bad(conn: Any, rows: list[Row]) -> int:
+        if any(row[1].startswith("bad") for row in rows):
+            raise ValueError("refused")
+        return int(real(conn, rows))
+
+    monkeypatch.setattr(repository, "insert_event_params", refuse_bad)
+    mover = SpoolMover(engine, journal, batch=100)
+    position = journal.moved
+    while position < journal.end:
+        position = mover._move_step(journal.slot, position, journal.end)
+
+    assert stored_ids(engine, tenant.id) == message_ids(good + later)
+    refused = rejected(engine, tenant.id)
+    assert [r.code for r in refused] == ["store_refused"] * 2
+    assert all(r.message == "ValueError: refused" for r in refused)
+    assert saved_position(engine, journal.slot.id) == journal.end
+    assert journal.backlog == 0
 
 
 def test_a_restarted_process_moves_nothing_twice_and_never_brings_back_erased_events(
