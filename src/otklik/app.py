@@ -96,6 +96,7 @@ def create_app(settings: Settings | None = None, engine: Engine | None = None) -
     app.state.backlog = backlog
     app.state.delivery = delivery
     app.state.ingest = IngestService(settings, authenticator, writer, backlog)
+    resolver.ingest_active = app.state.ingest.active
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,

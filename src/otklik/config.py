@@ -83,6 +83,13 @@ class Settings(BaseSettings):
     # Larger batches dirty each index page once for more events (less WAL per event):
     # 2,000 -> 8,000 took resolution during ingest from ~11k to ~13k events/s on SQLite.
     resolver_batch: int = 8000
+    # The batch of a resolver that shares its process with the API (`otklik serve`) while
+    # tracking calls are coming in. One interpreter runs both, and preparing a batch is
+    # Python work that the request path waits behind: at 10k events/s the loop stalled up to
+    # 45 ms inside 5,000-8,000-event batches. 2,000 took the p99 acknowledgement at half the
+    # peak from 47-71 ms to 28-31 ms (SQLite) and 60 to 37 ms (PostgreSQL); idle, the
+    # resolver goes back to `resolver_batch` to catch up.
+    resolver_batch_under_ingest: int = 2000
     # Changed profiles (or due times) the segment loop re-evaluates per transaction.
     segment_batch: int = 500
     # Customer models (RFM, BG/NBD, Gamma-Gamma) are refitted when the latest fit is older.

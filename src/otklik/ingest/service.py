@@ -43,6 +43,8 @@ class Backlog:
 
 
 REFRESH_SECONDS = 1.0
+# How long after a tracking call the API still counts as taking them (see `active`).
+ACTIVE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,12 +64,18 @@ class IngestService:
         self.auth = auth
         self.writer = writer
         self.backlog = backlog
+        self._last_call = -ACTIVE_SECONDS  # monotonic time of the latest tracking call
+
+    def active(self) -> bool:
+        """Whether a tracking call arrived in the last ACTIVE_SECONDS."""
+        return time.monotonic() - self._last_call < ACTIVE_SECONDS
 
     def check_route(self, route: str) -> None:
         if route not in wire.ROUTE_TYPES and route not in wire.BATCH_ROUTES:
             raise NotFound(f"No tracking endpoint /v1/{route}", code="unknown_endpoint")
 
     async def accept(self, call: Call) -> dict[str, Any]:
+        self._last_call = time.monotonic()
         self.check_route(call.route)
         if await self._backlog_full():
             raise TooManyRequests("Too many events waiting to be processed", retry_after=5)

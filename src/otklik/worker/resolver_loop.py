@@ -70,6 +70,9 @@ class ResolverLoop(PollingLoop):
         self._junk: dict[str, Junk] = {}
         # Told after each committed batch (the segment loop re-evaluates what it changed).
         self.on_batch: Callable[[], None] | None = None
+        # In `otklik serve`: whether the API beside this loop is taking tracking calls, when
+        # batches stay at `resolver_batch_under_ingest` (see config.py).
+        self.ingest_active: Callable[[], bool] | None = None
 
     def config_for(self, conn: Any, workspace_id: uuid.UUID) -> ResolverConfig:
         cached = self._configs.get(workspace_id)
@@ -90,15 +93,21 @@ class ResolverLoop(PollingLoop):
         self._configs[workspace_id] = (now, config)
         return config
 
+    def batch_size(self) -> int:
+        if self.ingest_active is not None and self.ingest_active():
+            return min(self.settings.resolver_batch_under_ingest, self.settings.resolver_batch)
+        return self.settings.resolver_batch
+
     def run_once(self) -> int:
         """Resolve one batch; returns how many events it took (0 when nothing was pending)."""
+        size = self.batch_size()
         try:
-            return self._resolve(self.settings.resolver_batch)
+            return self._resolve(size)
         except Exception:
             log.exception("resolver batch failed; resolving its events one by one")
         # One event that cannot be resolved must not stop every workspace behind it.
         taken = 0
-        for _ in range(self.settings.resolver_batch):
+        for _ in range(size):
             step = self._resolve_alone()
             if step == 0:
                 break
