@@ -41,7 +41,8 @@ def store(backend: str) -> Iterator[str]:
     from tests.support.pg import start_postgres
 
     base = Path(tempfile.mkdtemp(prefix="otklik-bench-pg-"))
-    server = start_postgres(base)
+    # A server as an operator would run it (fsync and full-page writes on), not the tests'.
+    server = start_postgres(base, durable=True)
     try:
         yield str(server.create_database("bench"))
     finally:

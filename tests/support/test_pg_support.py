@@ -44,3 +44,16 @@ def test_start_postgres_create_databases_and_stop(tmp_path: Path) -> None:
             f"host=127.0.0.1 port={port} user=otklik dbname=postgres", connect_timeout=2
         )
     assert time.monotonic() - t0 < 15
+
+
+def test_a_durable_cluster_keeps_fsync_and_full_page_writes(tmp_path: Path) -> None:
+    with start_postgres(tmp_path, durable=True) as pg, psycopg.connect(pg.conninfo()) as conn:
+        settings = {
+            name: conn.execute(f"show {name}").fetchone()
+            for name in ("fsync", "full_page_writes", "synchronous_commit")
+        }
+    assert settings == {
+        "fsync": ("on",),
+        "full_page_writes": ("on",),
+        "synchronous_commit": ("on",),
+    }
