@@ -224,11 +224,14 @@ def _check_db_name(name: str) -> None:
         raise ValueError(f"invalid database name for tests: {name!r}")
 
 
-def start_postgres(base_dir: Path, *, durable: bool = False) -> PgServer:
+def start_postgres(
+    base_dir: Path, *, durable: bool = False, config: dict[str, str] | None = None
+) -> PgServer:
     """Create and start a fresh PostgreSQL cluster under ``base_dir``; returns when it is ready.
 
     Tests want speed, not crash safety: the cluster skips fsync and full-page writes unless
-    ``durable`` (benchmarks), which keeps the server's own defaults for both.
+    ``durable`` (benchmarks), which keeps the server's own defaults for both. ``config`` adds
+    postgresql.conf settings (values as they are written there).
 
     The cluster lives in a fresh ``pg-*`` directory inside ``base_dir``; when running as
     root and the ``postgres`` user cannot write into ``base_dir`` (e.g. pytest's 0700
@@ -294,6 +297,7 @@ def start_postgres(base_dir: Path, *, durable: bool = False) -> PgServer:
         }
         if not durable:
             settings.update(fsync="off", synchronous_commit="off", full_page_writes="off")
+        settings.update(config or {})
         conf = data_dir / "postgresql.conf"
         with conf.open("a", encoding="utf-8") as f:  # keeps the file's owner (postgres)
             f.write("\n# otklik test settings\n")
