@@ -10,7 +10,7 @@ from typing import Any, cast
 from uuid import UUID
 
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Connection, Table, func, insert, select
+from sqlalchemy import Connection, Table, func, insert, literal_column, select
 
 from otklik.ingest.spool import Position
 from otklik.ingest.wire import Accepted
@@ -214,7 +214,11 @@ def append_rejected(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def count_pending(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).where(EVENT.c.status == PENDING)).scalar_one())
+    # The status is written into the SQL, not bound: a plan made for any value of a parameter
+    # (PostgreSQL's generic plan for a prepared statement) cannot use the partial index
+    # `WHERE status = 0` and would count by scanning the whole event log.
+    pending = EVENT.c.status == literal_column(str(PENDING))
+    return int(conn.execute(select(func.count()).where(pending)).scalar_one())
 
 
 def spool_progress(conn: Connection, slot: str) -> Position | None:
