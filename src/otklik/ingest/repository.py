@@ -10,14 +10,14 @@ from typing import Any, cast
 from uuid import UUID
 
 from psycopg.errors import UniqueViolation
-from sqlalchemy import Connection, Table, func, insert, literal_column, select
+from sqlalchemy import Connection, Table, func, insert, select
 
 from otklik.ingest.spool import Position
 from otklik.ingest.wire import Accepted
 from otklik.kit.rawsql import Dialect, memo, sqlite_time_from_iso
 from otklik.kit.time import iso, utc_now
 from otklik.models import Event, IngestSpoolProgress, RejectedEvent
-from otklik.models.event import PENDING
+from otklik.models.event import PENDING, is_pending
 from otklik.profiles.identity import needs_payload
 from otklik.profiles.orders import ORDER_EVENTS
 
@@ -214,11 +214,7 @@ def append_rejected(conn: Connection, rows: Sequence[dict[str, Any]]) -> None:
 
 
 def count_pending(conn: Connection) -> int:
-    # The status is written into the SQL, not bound: a plan made for any value of a parameter
-    # (PostgreSQL's generic plan for a prepared statement) cannot use the partial index
-    # `WHERE status = 0` and would count by scanning the whole event log.
-    pending = EVENT.c.status == literal_column(str(PENDING))
-    return int(conn.execute(select(func.count()).where(pending)).scalar_one())
+    return int(conn.execute(select(func.count()).where(is_pending(EVENT.c.status))).scalar_one())
 
 
 def spool_progress(conn: Connection, slot: str) -> Position | None:

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     ForeignKey,
     Index,
     SmallInteger,
@@ -15,6 +16,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     Uuid,
+    literal_column,
     text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
@@ -26,6 +28,15 @@ PENDING = 0
 PROCESSED = 1
 UNATTRIBUTED = 2  # no usable identifier: kept in the log, on no profile
 FAILED = 3  # could not be resolved (recorded in rejected_event as resolve_failed)
+
+
+def is_pending(status: Any) -> ColumnElement[bool]:
+    """`status = 0` with the 0 written into the SQL, not bound.
+
+    A plan made for any value of a parameter (PostgreSQL's generic plan for a prepared
+    statement) cannot use the partial index `ix_event_pending`, and would scan the whole log.
+    """
+    return status == literal_column(str(PENDING))
 
 
 class Event(Base):

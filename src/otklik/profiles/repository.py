@@ -26,7 +26,7 @@ from sqlalchemy.types import Uuid
 
 from otklik.models import Event, Identity, MergeLog, Order, OrderItem, Profile, ResolverState
 from otklik.models.base import UTCDateTime
-from otklik.models.event import PENDING
+from otklik.models.event import is_pending
 
 AnyRow = Row[*tuple[Any, ...]]
 # Typed aliases: SQLAlchemy 2.1 types `Model.__table__` as a FromClause, which has no
@@ -461,10 +461,18 @@ def update_merge_log(conn: Connection, merge_id: uuid.UUID, values: dict[str, An
 
 
 def min_pending_seq(conn: Connection, workspace_id: uuid.UUID) -> int | None:
-    stmt = select(func.min(_E.c.seq)).where(
-        _E.c.workspace_id == workspace_id, _E.c.status == PENDING
-    )
-    value = conn.execute(stmt).scalar()
+    if conn.dialect.name == "sqlite":
+        # Left to itself SQLite reads every event of the workspace through its own index;
+        # "+" makes the workspace a filter, so the small pending index is read instead.
+        value = conn.exec_driver_sql(
+            "SELECT min(seq) FROM event WHERE status = 0 AND +workspace_id = ?",
+            (workspace_id.hex,),
+        ).scalar()
+    else:
+        stmt = select(func.min(_E.c.seq)).where(
+            _E.c.workspace_id == workspace_id, is_pending(_E.c.status)
+        )
+        value = conn.execute(stmt).scalar()
     return None if value is None else int(value)
 
 
