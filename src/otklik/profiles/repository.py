@@ -24,6 +24,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import Uuid
 
+from otklik.kit.rawsql import Dialect
 from otklik.models import Event, Identity, MergeLog, Order, OrderItem, Profile, ResolverState
 from otklik.models.base import UTCDateTime
 from otklik.models.event import is_pending
@@ -461,12 +462,13 @@ def update_merge_log(conn: Connection, merge_id: uuid.UUID, values: dict[str, An
 
 
 def min_pending_seq(conn: Connection, workspace_id: uuid.UUID) -> int | None:
-    if conn.dialect.name == "sqlite":
+    d = Dialect(conn)
+    if not d.postgres:
         # Left to itself SQLite reads every event of the workspace through its own index;
         # "+" makes the workspace a filter, so the small pending index is read instead.
         value = conn.exec_driver_sql(
             "SELECT min(seq) FROM event WHERE status = 0 AND +workspace_id = ?",
-            (workspace_id.hex,),
+            (d.uuid(workspace_id),),
         ).scalar()
     else:
         stmt = select(func.min(_E.c.seq)).where(
