@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, Engine, event, select
+from sqlalchemy import Connection, Engine, select
 
 from otklik.config import Settings
 from otklik.ingest.repository import count_pending
@@ -21,6 +21,7 @@ from otklik.offline.service import event_rows, store
 from otklik.profiles.repository import min_pending_seq
 from otklik.worker.resolver_loop import ResolverLoop
 from tests.conftest import make_tenant
+from tests.support.statements import sent_on
 
 
 def tracks(prefix: str, count: int) -> list[dict[str, Any]]:
@@ -57,17 +58,8 @@ def generic_plan(engine: Engine, backend: str, query: Callable[[Connection], Any
 
     That is the plan PostgreSQL keeps for a statement prepared once and run many times.
     """
-    statements: list[tuple[str, Any]] = []
-
-    def remember(_conn: Any, _cursor: Any, sql: str, params: Any, *_: Any) -> None:
-        statements.append((sql, params))
-
-    event.listen(engine, "before_cursor_execute", remember)
-    try:
-        with engine.connect() as conn:
-            query(conn)
-    finally:
-        event.remove(engine, "before_cursor_execute", remember)
+    with engine.connect() as conn, sent_on(conn) as statements:
+        query(conn)
     [(sql, params)] = [(s, p) for s, p in statements if "pending" not in s and "event" in s]
     with engine.connect() as conn:
         if backend == "sqlite":

@@ -8,11 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine
 
 from otklik.ingest import debug_repository as debug
 from tests.conftest import LiveServer, Tenant, make_tenant
 from tests.support.console import ConsoleClient, add_user
+from tests.support.statements import sent_on
 
 AFTER = re.compile(r'id="(event|rejected)-poll".*?name="after" value="(\d+)"', re.S)
 
@@ -194,19 +195,10 @@ def test_a_bad_cursor_is_refused_and_signing_in_is_needed(
 def test_a_poll_reads_only_the_new_rows_by_primary_key(engine: Engine, backend: str) -> None:
     if backend != "sqlite":
         pytest.skip("PostgreSQL plans by its statistics; see ingest/debug_repository.py")
-    statements: list[tuple[str, Any]] = []
-
-    def remember(conn: Any, cursor: Any, sql: str, params: Any, *rest: Any) -> None:
-        if sql.lstrip().upper().startswith("SELECT"):
-            statements.append((sql, params))
-
-    event.listen(engine, "before_cursor_execute", remember)
-    try:
-        with engine.connect() as conn:
-            debug.events_between(conn, uuid.uuid4(), 10, 20, debug.EventFilter("track"), 200)
-            debug.rejected_between(conn, uuid.uuid4(), 10, 20, 200)
-    finally:
-        event.remove(engine, "before_cursor_execute", remember)
+    with engine.connect() as conn, sent_on(conn) as sent:
+        debug.events_between(conn, uuid.uuid4(), 10, 20, debug.EventFilter("track"), 200)
+        debug.rejected_between(conn, uuid.uuid4(), 10, 20, 200)
+    statements = [(sql, p) for sql, p in sent if sql.lstrip().upper().startswith("SELECT")]
     assert len(statements) == 2
     with engine.connect() as conn:
         for sql, params in statements:
