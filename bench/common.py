@@ -116,7 +116,7 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> N
             err = proc.stderr.read().decode() if proc.stderr else ""
             raise RuntimeError(f"server exited: {err[-2000:]}")
         try:
-            conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=2)
+            conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=2)
             conn.request("GET", parts.path)
             conn.getresponse().read()
             return

@@ -10,9 +10,9 @@ profiles), in two deployments per store:
 For each it reports
   1. peak: accepted events/s with N concurrent clients, p50/p99 acknowledgement latency;
   2. resolution: events/s turned into profiles, counted until nothing is pending;
-  3. half load: paced at half the peak, p50/p99 acknowledgement latency; then the same at
-     half the issue's target (`--target`, 20,000 events/s), a load that does not grow with
-     our own peak;
+  3. half load: paced at half the peak for `--paced-seconds` (5), p50/p99 acknowledgement
+     latency; then the same at half the issue's target (`--target`, 20,000 events/s), a
+     load that does not grow with our own peak;
   4. exactly-once: every accepted messageId stored once (re-sends included), none pending.
 Then the resolver alone draining a stored backlog (its catch-up rate). Last, the baseline:
 a bare FastAPI app that only parses and batch-inserts into SQLite, under
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import math
 import queue
 import sys
 import tempfile
@@ -70,7 +71,7 @@ def post_all(
     interval = (1.0 / rate) if rate else 0.0
 
     def client() -> None:
-        conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=120)
+        conn = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port, timeout=120)
         while (item := work.get()) is not None:
             index, body = item
             if interval:
@@ -141,12 +142,14 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
         with session_scope(engine) as session:
             ws, write, _ = create_workspace(session, name="bench", slug=new_slug())
         peak_bodies, peak_events = make_bodies(args.customers, 1, args.batch, write.token)
-        half_bodies, half_events = make_bodies(
-            max(args.customers // 2, 10), 2, args.batch, write.token
-        )
-        target_bodies, target_events = make_bodies(
-            max(args.customers // 2, 10), 3, args.batch, write.token
-        )
+        per_customer = peak_events / args.customers
+
+        def paced_bodies(rate: float, seed: int) -> tuple[list[bytes], int]:
+            """A stream that lasts `--paced-seconds` at `rate`, so its p99 has samples."""
+            customers = max(math.ceil(rate * args.paced_seconds / per_customer), 10)
+            return make_bodies(customers, seed, args.batch, write.token)
+
+        target_bodies, target_events = paced_bodies(args.target / 2, 3)
         tag = {
             "backend": backend,
             "mode": mode,
@@ -200,8 +203,13 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
                     sample=peak["errors"][:3],
                     **tag,
                 )
+            half_bodies, half_events = paced_bodies(rate / 2, 2)
             half = post_all(base, half_bodies, args.threads, rate=rate / 2 / args.batch)
-            half_tag = {**tag, "target_events_per_s": round(rate / 2)}
+            half_tag = {
+                **tag,
+                "target_events_per_s": round(rate / 2),
+                "requests": len(half["latencies"]),
+            }
             emit(
                 BENCH,
                 "ack_latency_p50_half_load",
@@ -220,7 +228,11 @@ def run(backend: str, mode: str, args: argparse.Namespace) -> float:
             # our own peak.
             wait_resolved(engine, journal)
             paced = post_all(base, target_bodies, args.threads, rate=args.target / 2 / args.batch)
-            target_tag = {**tag, "target_events_per_s": round(args.target / 2)}
+            target_tag = {
+                **tag,
+                "target_events_per_s": round(args.target / 2),
+                "requests": len(paced["latencies"]),
+            }
             for q in (50, 99):
                 emit(
                     BENCH,
@@ -326,6 +338,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=16, help="concurrent clients")
     parser.add_argument(
         "--target", type=float, default=20_000, help="events/s the issue asks for; paced at half"
+    )
+    parser.add_argument(
+        "--paced-seconds",
+        type=float,
+        default=5.0,
+        help="how long each paced (half-load) phase sends; sets how many samples its p99 has",
     )
     parser.add_argument("--synchronous", choices=["FULL", "NORMAL"], default="FULL")
     parser.add_argument(
